@@ -1,8 +1,11 @@
 """Misbehaving handler: the first request's body picks the failure.
 
 Body: JSON {"mode": ..., "code": int, "message": str} or the mode as plain text.
-Modes: ok, plain, prediction, memory, cuda, wrong_length, not_list, unserializable.
+Modes: ok, plain, prediction, memory, cuda, wrong_length, not_list, unserializable,
+exit (the worker process exits at once, as a crash would).
 """
+import os
+
 from ts.utils.util import PredictionException
 
 
@@ -30,6 +33,8 @@ def handle(data, context):
         raise MemoryError("fixture memory error")
     if mode == "cuda":
         raise RuntimeError("CUDA error: out of memory (raised by the errors fixture)")
+    if mode == "exit":
+        os._exit(3)
     if mode == "wrong_length":
         return ["extra"] * (len(data) + 1)
     if mode == "not_list":
