@@ -1,0 +1,1 @@
+"""Metric helpers a handler can import; the metrics cache itself is `context.metrics`."""
