@@ -1,0 +1,5 @@
+"""Fails at load with a SyntaxError on line 5."""
+
+
+def handle(data, context)
+    return data
