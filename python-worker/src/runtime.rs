@@ -85,9 +85,14 @@ pub(crate) struct Failure {
 impl Failure {
     /// Calls one of the `failures` functions; if even that fails, still returns something true.
     pub(crate) fn classify(py: Python<'_>, f: &Py<PyAny>, model: &str, err: &PyErr) -> Failure {
+        let value = err.value(py);
+        // pyo3 keeps the traceback beside the exception; the Python side reads __traceback__
+        if let Some(tb) = err.traceback(py) {
+            let _ = value.setattr("__traceback__", tb);
+        }
         let outcome = f
             .bind(py)
-            .call1((model, err.value(py)))
+            .call1((model, value))
             .and_then(|t| t.extract::<(i64, String, String)>().map_err(PyErr::from));
         match outcome {
             Ok((code, message, detail)) => {

@@ -4,8 +4,10 @@ Sets: set_response_status with keywords in TorchServe's order (code, phrase, idx
 set_all_response_status is NOT used unless the body says "all"; a content type; a header.
 Reports: request header lookups (exact case and a different case), the per-parameter
 content-type entry, get_request_id for each idx, get_response_status / content type / headers
-read back, get_sequence_id, system_properties keys, and the Context class's module.
+read back, get_sequence_id, system_properties keys, the Context class's module, and whether
+the `ts` package is ts-worker's bundled copy (attribute TSRS_COMPAT) or the real one.
 """
+import sys
 
 
 def handle(data, context):
@@ -36,6 +38,7 @@ def handle(data, context):
                 "system_property_keys": sorted(context.system_properties),
                 "context_module": type(context).__module__,
                 "metrics_has_add_counter": hasattr(context.metrics, "add_counter"),
+                "bundled_ts": getattr(sys.modules["ts"], "TSRS_COMPAT", False),
             }
         )
     return out

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import uuid
 
 logger = logging.getLogger("ts_worker")
 
@@ -170,6 +171,8 @@ def load(
 
         server_version = ts.__version__
     metrics.model_name = model_name
+    # as in TorchServe, load-time metrics carry a made-up request id (so Level=Model)
+    metrics.set_request_ids(str(uuid.uuid4()))
     context = Context(
         model_name,
         model_dir,
