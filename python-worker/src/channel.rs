@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyConnectionError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyByteArray, PyBytes, PyDict};
 use worker_protocol::{Frame, PredictReply};
 
 use crate::reply::{Part, encode_responses};
@@ -86,9 +86,14 @@ impl ReplyChannel {
 
     /// Used by the real TorchServe package's streaming helper, which hands over a message in
     /// TorchServe's own wire format.
-    fn sendall(&self, py: Python<'_>, msg: &[u8]) -> PyResult<()> {
+    fn sendall(&self, py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
         let batch_id = self.current_batch()?;
-        let parsed = parse_ts_response(msg).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        // TorchServe builds the message in a bytearray; accept any bytes-like object
+        let msg = match msg.cast::<PyByteArray>() {
+            Ok(b) => b.to_vec(),
+            Err(_) => py.get_type::<PyBytes>().call1((msg,))?.cast_into::<PyBytes>()?.as_bytes().to_vec(),
+        };
+        let parsed = parse_ts_response(&msg).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let code = u16::try_from(parsed.code).map_err(|_| PyValueError::new_err(format!("invalid status code {}", parsed.code)))?;
         self.send_reply(
             py,
