@@ -8,13 +8,13 @@
 //! - [`archive`]: listing and reading entries of any of the three formats without unpacking.
 //! - [`check`] and [`inspect`]: `mar check` and `mar inspect`.
 
-// pub mod archive;
-// pub mod check;
+pub mod archive;
+pub mod check;
 pub mod create;
 mod error;
 pub mod extract;
 pub mod format;
-// pub mod inspect;
+pub mod inspect;
 pub mod manifest;
 pub mod model_config;
 pub mod model_dir;

@@ -19,7 +19,9 @@ pub(super) fn extract(src: &Path, dest: &Path, limits: &Limits) -> Result<(), Ar
     let mut sink = Sink::new(src, dest, limits);
     // Refuse on what the central directory declares before writing anything; the bytes actually
     // written are counted again as they stream, since headers can lie.
-    let declared = archive.decompressed_size().unwrap_or(u128::MAX);
+    let declared = (0..archive.len())
+        .filter_map(|i| archive.by_index_data(i).ok().map(|e| u128::from(e.size())))
+        .sum::<u128>();
     if declared > u128::from(sink.limits().max_total_bytes) {
         return Err(sink.too_large());
     }
