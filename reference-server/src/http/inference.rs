@@ -120,7 +120,7 @@ async fn predict(server: &Arc<Server>, req: Request, t: Target<'_>, request_id: 
         let mv = server.registry.get(t.model, t.version)?;
         return Ok(json_response(200, &openapi::model_inference_api(&mv)));
     }
-    let mut headers = header_pairs(&parts.headers);
+    let mut headers = header_pairs(&parts.headers, &parts.extensions);
     if let Some(p) = &t.url_path {
         headers.push(("url_path".into(), p.clone()));
     }

@@ -177,7 +177,7 @@ async fn describe_customized(
     version: Option<&str>,
     request_id: &str,
 ) -> Result<Response, ApiError> {
-    let mut headers = header_pairs(req.headers());
+    let mut headers = header_pairs(req.headers(), req.extensions());
     headers.push(("describe".into(), "True".into()));
     let request = worker_protocol::Request { request_id: request_id.to_string(), headers, params: Vec::new() };
     let (mv, mut rx) = match server.submit(name, version, BatchKind::Describe, request) {

@@ -6,6 +6,7 @@
 //! span with its request id, which is also the id the handler sees in `context.request_ids`.
 
 pub mod error;
+mod header_case;
 mod inference;
 mod management;
 mod metrics_api;
@@ -69,9 +70,9 @@ pub async fn serve(
     }
     for (listener, api) in apis {
         let mut rx = tx.subscribe();
-        let app = router(server.clone(), api);
+        let app = router(server.clone(), api).into_make_service_with_connect_info::<header_case::ConnNames>();
         tasks.push(tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(header_case::CaseListener(listener), app)
                 .with_graceful_shutdown(async move {
                     let _ = rx.recv().await;
                 })
@@ -98,8 +99,15 @@ pub fn segments(path: &str) -> Vec<&str> {
     segs
 }
 
-async fn dispatch(State((server, api)): State<(Arc<Server>, Api)>, req: Request) -> Response {
+async fn dispatch(State((server, api)): State<(Arc<Server>, Api)>, mut req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let names = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<header_case::ConnNames>>()
+        .and_then(|c| c.0.take_names());
+    if let Some(names) = names {
+        req.extensions_mut().insert(header_case::OriginalNames(names));
+    }
     let span = tracing::info_span!("request", id = %request_id, api = ?api, method = %req.method(), path = %req.uri().path());
     async move {
         let started = std::time::Instant::now();

@@ -21,12 +21,10 @@ pub fn mime_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-/// Header pairs in the order received. Names come as hyper stores them (lower case).
-pub fn header_pairs(headers: &HeaderMap) -> Vec<Pair> {
-    headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-        .collect()
+/// Header pairs in the order received, names spelled as the client sent them when known.
+pub fn header_pairs(headers: &HeaderMap, ext: &axum::http::Extensions) -> Vec<Pair> {
+    let names = ext.get::<super::header_case::OriginalNames>().map(|n| n.0.as_slice());
+    super::header_case::spelled(headers, names)
 }
 
 /// Query parameters as `(name, value)` pairs, percent-decoded.
