@@ -11,10 +11,18 @@ pub(crate) struct Source {
 
 macro_rules! embed {
     ($module:literal, package, $path:literal) => {
-        Source { module: $module, is_package: true, text: include_str!(concat!("../python/", $path)) }
+        Source {
+            module: $module,
+            is_package: true,
+            text: include_str!(concat!("../python/", $path)),
+        }
     };
     ($module:literal, $path:literal) => {
-        Source { module: $module, is_package: false, text: include_str!(concat!("../python/", $path)) }
+        Source {
+            module: $module,
+            is_package: false,
+            text: include_str!(concat!("../python/", $path)),
+        }
     };
 }
 
@@ -29,11 +37,20 @@ pub(crate) const SOURCES: &[Source] = &[
     embed!("ts.utils.util", "ts/utils/util.py"),
     embed!("ts.metrics", package, "ts/metrics/__init__.py"),
     embed!("ts.metrics.dimension", "ts/metrics/dimension.py"),
-    embed!("ts.metrics.metric_type_enum", "ts/metrics/metric_type_enum.py"),
-    embed!("ts.metrics.metric_cache_errors", "ts/metrics/metric_cache_errors.py"),
+    embed!(
+        "ts.metrics.metric_type_enum",
+        "ts/metrics/metric_type_enum.py"
+    ),
+    embed!(
+        "ts.metrics.metric_cache_errors",
+        "ts/metrics/metric_cache_errors.py"
+    ),
     embed!("ts.metrics.unit", "ts/metrics/unit.py"),
     embed!("ts.protocol", package, "ts/protocol/__init__.py"),
-    embed!("ts.protocol.otf_message_handler", "ts/protocol/otf_message_handler.py"),
+    embed!(
+        "ts.protocol.otf_message_handler",
+        "ts/protocol/otf_message_handler.py"
+    ),
     embed!("ts.handler_utils", package, "ts/handler_utils/__init__.py"),
     embed!("ts.handler_utils.utils", "ts/handler_utils/utils.py"),
     embed!("_tsrs_worker", package, "_tsrs_worker/__init__.py"),
@@ -72,7 +89,10 @@ mod tests {
             .filter(|p| p != Path::new("bootstrap"))
             .map(|p| {
                 let dotted = p.to_str().unwrap().replace('/', ".");
-                dotted.strip_suffix(".__init__").map(str::to_owned).unwrap_or(dotted)
+                dotted
+                    .strip_suffix(".__init__")
+                    .map(str::to_owned)
+                    .unwrap_or(dotted)
             })
             .collect();
         expected.sort();

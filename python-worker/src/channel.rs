@@ -44,7 +44,11 @@ pub(crate) struct ReplyChannel {
 
 impl ReplyChannel {
     pub(crate) fn new(writer: Writer, runtime: Arc<Runtime>) -> ReplyChannel {
-        ReplyChannel { writer, runtime, batch: Mutex::new(None) }
+        ReplyChannel {
+            writer,
+            runtime,
+            batch: Mutex::new(None),
+        }
     }
 
     pub(crate) fn set_batch(&self, batch: Option<u64>) {
@@ -60,7 +64,8 @@ impl ReplyChannel {
 
     fn send_reply(&self, py: Python<'_>, reply: PredictReply) -> PyResult<()> {
         let frame = Frame::Intermediate(reply);
-        py.detach(|| self.writer.send(&frame)).map_err(|e| PyConnectionError::new_err(e.to_string()))
+        py.detach(|| self.writer.send(&frame))
+            .map_err(|e| PyConnectionError::new_err(e.to_string()))
     }
 }
 
@@ -79,9 +84,27 @@ impl ReplyChannel {
         context: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let batch_id = self.current_batch()?;
-        let responses = encode_responses(py, &self.runtime, ret, req_id_map, context, Part::Intermediate)?;
-        let code = u16::try_from(code).map_err(|_| PyValueError::new_err(format!("invalid status code {code}")))?;
-        self.send_reply(py, PredictReply { batch_id, code, message, detail: String::new(), responses, metrics: vec![] })
+        let responses = encode_responses(
+            py,
+            &self.runtime,
+            ret,
+            req_id_map,
+            context,
+            Part::Intermediate,
+        )?;
+        let code = u16::try_from(code)
+            .map_err(|_| PyValueError::new_err(format!("invalid status code {code}")))?;
+        self.send_reply(
+            py,
+            PredictReply {
+                batch_id,
+                code,
+                message,
+                detail: String::new(),
+                responses,
+                metrics: vec![],
+            },
+        )
     }
 
     /// Used by the real TorchServe package's streaming helper, which hands over a message in
@@ -91,10 +114,16 @@ impl ReplyChannel {
         // TorchServe builds the message in a bytearray; accept any bytes-like object
         let msg = match msg.cast::<PyByteArray>() {
             Ok(b) => b.to_vec(),
-            Err(_) => py.get_type::<PyBytes>().call1((msg,))?.cast_into::<PyBytes>()?.as_bytes().to_vec(),
+            Err(_) => py
+                .get_type::<PyBytes>()
+                .call1((msg,))?
+                .cast_into::<PyBytes>()?
+                .as_bytes()
+                .to_vec(),
         };
         let parsed = parse_ts_response(&msg).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let code = u16::try_from(parsed.code).map_err(|_| PyValueError::new_err(format!("invalid status code {}", parsed.code)))?;
+        let code = u16::try_from(parsed.code)
+            .map_err(|_| PyValueError::new_err(format!("invalid status code {}", parsed.code)))?;
         self.send_reply(
             py,
             PredictReply {

@@ -6,7 +6,10 @@ use worker_protocol::ProtocolError;
 #[derive(Debug, Error)]
 pub enum WorkerError {
     #[error("cannot connect to the server socket {path}: {source}")]
-    Connect { path: String, source: std::io::Error },
+    Connect {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtocolError),
     #[error("the server sent {0} out of order")]

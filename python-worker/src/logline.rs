@@ -15,7 +15,11 @@ pub const RECORD_SEPARATOR: char = '\u{1e}';
 pub enum LogLine {
     /// A logging record. `level` is Python's level name: DEBUG, INFO, WARNING, ERROR, CRITICAL
     /// (or a custom level's name).
-    Structured { level: String, logger: String, message: String },
+    Structured {
+        level: String,
+        logger: String,
+        message: String,
+    },
     /// Anything else, without its line terminator.
     Plain(String),
 }
@@ -33,8 +37,14 @@ pub fn parse_log_line(line: &str) -> LogLine {
             Some(serde_json::Value::String(s)) => Some(s),
             _ => None,
         };
-        if let (Some(level), Some(logger), Some(message)) = (field("level"), field("logger"), field("message")) {
-            return LogLine::Structured { level, logger, message };
+        if let (Some(level), Some(logger), Some(message)) =
+            (field("level"), field("logger"), field("message"))
+        {
+            return LogLine::Structured {
+                level,
+                logger,
+                message,
+            };
         }
     }
     LogLine::Plain(line.to_owned())
@@ -58,20 +68,33 @@ mod tests {
     use super::*;
 
     fn structured(level: &str, logger: &str, message: &str) -> LogLine {
-        LogLine::Structured { level: level.into(), logger: logger.into(), message: message.into() }
+        LogLine::Structured {
+            level: level.into(),
+            logger: logger.into(),
+            message: message.into(),
+        }
     }
 
     #[test]
     fn structured_lines_round_trip() {
         let msg = "Traceback (most recent call last):\n  File \"h.py\", line 1\nValueError: \"x\"\t\u{e9}";
         let line = format_log_line("ERROR", "ts.service", msg);
-        assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'), "one line: {line:?}");
-        assert_eq!(parse_log_line(&line), structured("ERROR", "ts.service", msg));
+        assert!(
+            line.ends_with('\n') && !line[..line.len() - 1].contains('\n'),
+            "one line: {line:?}"
+        );
+        assert_eq!(
+            parse_log_line(&line),
+            structured("ERROR", "ts.service", msg)
+        );
     }
 
     #[test]
     fn plain_lines_stay_plain() {
-        assert_eq!(parse_log_line("hello world\n"), LogLine::Plain("hello world".into()));
+        assert_eq!(
+            parse_log_line("hello world\n"),
+            LogLine::Plain("hello world".into())
+        );
         assert_eq!(parse_log_line("crlf\r\n"), LogLine::Plain("crlf".into()));
         assert_eq!(parse_log_line(""), LogLine::Plain(String::new()));
         // JSON without the separator is something a handler printed
@@ -93,7 +116,8 @@ mod tests {
 
     #[test]
     fn extra_fields_are_ignored() {
-        let line = "\u{1e}{\"level\":\"WARNING\",\"logger\":\"a.b\",\"message\":\"m\",\"extra\":[1]}";
+        let line =
+            "\u{1e}{\"level\":\"WARNING\",\"logger\":\"a.b\",\"message\":\"m\",\"extra\":[1]}";
         assert_eq!(parse_log_line(line), structured("WARNING", "a.b", "m"));
     }
 

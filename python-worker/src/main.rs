@@ -19,13 +19,20 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let config = Config { socket: args.socket, model_name: args.model_name, worker_id: args.worker_id };
+    let config = Config {
+        socket: args.socket,
+        model_name: args.model_name,
+        worker_id: args.worker_id,
+    };
     let code = match run(&config) {
         Ok(exit) => exit.code(),
         Err(e) => {
             // LoadFailed was already reported to the server and logged with its traceback
             if !matches!(e, WorkerError::LoadFailed { .. }) {
-                eprint!("{}", format_log_line("ERROR", "ts_worker", &format!("worker stopped: {e}")));
+                eprint!(
+                    "{}",
+                    format_log_line("ERROR", "ts_worker", &format!("worker stopped: {e}"))
+                );
             }
             e.exit_code()
         }

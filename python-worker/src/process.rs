@@ -23,26 +23,40 @@ pub(crate) fn die_with_parent() -> Result<(), WorkerError> {
 #[allow(unsafe_code)]
 fn set_parent_death_signal() -> std::io::Result<()> {
     // SAFETY: prctl(PR_SET_PDEATHSIG, sig) takes a signal number by value and touches no memory.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Starts a thread that ends the process as soon as the server closes its end of the socket,
 /// even while a handler is busy (or hung) inside Python and the main loop cannot look.
 pub(crate) fn exit_on_hangup(stream: &UnixStream) -> std::io::Result<()> {
     let stream = stream.try_clone()?;
-    std::thread::Builder::new().name("hangup-watch".into()).spawn(move || {
-        loop {
-            match wait_for_hangup(&stream) {
-                Ok(true) => break,
-                Ok(false) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+    std::thread::Builder::new()
+        .name("hangup-watch".into())
+        .spawn(move || {
+            loop {
+                match wait_for_hangup(&stream) {
+                    Ok(true) => break,
+                    Ok(false) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
             }
-        }
-        logline::emit("INFO", "the server closed the socket; worker exiting");
-        std::process::exit(0);
-    })?;
+            logline::emit("INFO", "the server closed the socket; worker exiting");
+            std::process::exit(0);
+        })?;
     Ok(())
 }
 
@@ -50,7 +64,11 @@ pub(crate) fn exit_on_hangup(stream: &UnixStream) -> std::io::Result<()> {
 /// pending request data does not wake this thread: the main loop consumes it.
 #[allow(unsafe_code)]
 fn wait_for_hangup(stream: &UnixStream) -> std::io::Result<bool> {
-    let mut fds = libc::pollfd { fd: stream.as_raw_fd(), events: libc::POLLRDHUP, revents: 0 };
+    let mut fds = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd, owned by this frame, for the duration of the call; the fd is
     // kept open by `stream`.
     let rc = unsafe { libc::poll(&mut fds, 1, -1) };

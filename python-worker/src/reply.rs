@@ -28,11 +28,20 @@ pub(crate) fn encode_responses(
     part: Part,
 ) -> PyResult<Vec<Response>> {
     let stopping = context.getattr(intern!(py, "stopping_criteria"))?;
-    let stopping = if stopping.is_truthy()? { Some(stopping) } else { None };
+    let stopping = if stopping.is_truthy()? {
+        Some(stopping)
+    } else {
+        None
+    };
+    let processors = context.getattr(intern!(py, "request_processor"))?;
     let mut out = Vec::with_capacity(request_ids.len());
     for (idx, request_id) in request_ids.iter() {
-        let value = if ret.is_none() { None } else { Some(ret.get_item(&idx)?) };
-        let headers = context.call_method1(intern!(py, "get_response_headers"), (&idx,))?;
+        let value = if ret.is_none() {
+            None
+        } else {
+            Some(ret.get_item(&idx)?)
+        };
+        let meta = ResponseMeta::read(py, context, &processors, &idx)?;
         let stream_next = match (part, &stopping, &value) {
             (Part::Intermediate, _, _) => Some("true"),
             (Part::Final, Some(criteria), Some(v)) => {
@@ -45,22 +54,27 @@ pub(crate) fn encode_responses(
                     Some("true")
                 }
             }
-            (Part::Final, _, _) => {
-                let flag = headers.call_method1(intern!(py, "get"), (intern!(py, "ts_stream_next"),))?;
-                if flag.is_instance_of::<PyString>() && flag.cast::<PyString>()?.to_str()? == "true" {
+            (Part::Final, _, _) => match meta.headers.get_item(intern!(py, "ts_stream_next"))? {
+                Some(flag)
+                    if flag
+                        .cast::<PyString>()
+                        .is_ok_and(|f| f.to_str().is_ok_and(|f| f == "true")) =>
+                {
                     Some("false")
-                } else {
-                    None
                 }
-            }
+                _ => None,
+            },
         };
         if let Some(flag) = stream_next {
-            context.call_method1(intern!(py, "set_response_header"), (&idx, intern!(py, "ts_stream_next"), flag))?;
+            context.call_method1(
+                intern!(py, "set_response_header"),
+                (&idx, intern!(py, "ts_stream_next"), flag),
+            )?;
         }
 
         let mut content_type = None;
         let mut header_pairs = Vec::new();
-        for (k, v) in headers.cast::<PyDict>()?.iter() {
+        for (k, v) in meta.headers.iter() {
             let key = k.str()?.to_string();
             if key == "content-type" {
                 content_type = Some(v.str()?.to_string()).filter(|ct| !ct.is_empty());
@@ -68,9 +82,7 @@ pub(crate) fn encode_responses(
                 header_pairs.push((key, v.str()?.to_string()));
             }
         }
-        let (status, phrase) =
-            context.call_method1(intern!(py, "get_response_status"), (&idx,))?.extract::<(Option<i64>, Option<String>)>()?;
-        let status = status.map_or(200, |s| u16::try_from(s).unwrap_or(500));
+        let (status, phrase) = (meta.status, meta.phrase);
         let body = match value {
             None => b"error".to_vec(),
             Some(v) => encode_body(py, rt, &v)?,
@@ -78,7 +90,7 @@ pub(crate) fn encode_responses(
         out.push(Response {
             request_id: request_id.str()?.to_string(),
             status,
-            phrase: phrase.unwrap_or_default(),
+            phrase,
             content_type,
             headers: header_pairs,
             body,
@@ -104,8 +116,75 @@ pub(crate) fn encode_body(py: Python<'_>, rt: &Runtime, v: &Bound<'_, PyAny>) ->
         && let Ok(tensor) = torch.getattr(intern!(py, "Tensor"))
         && v.is_instance(&tensor)?
     {
-        return Ok(rt.tensor_bytes.bind(py).call1((v,))?.cast_into::<PyBytes>()?.as_bytes().to_vec());
+        return Ok(rt
+            .tensor_bytes
+            .bind(py)
+            .call1((v,))?
+            .cast_into::<PyBytes>()?
+            .as_bytes()
+            .to_vec());
     }
-    let text = rt.json_dumps.bind(py).call((v,), Some(rt.indent_2.bind(py)))?;
+    let text = rt
+        .json_dumps
+        .bind(py)
+        .call((v,), Some(rt.indent_2.bind(py)))?;
     Ok(text.cast::<PyString>()?.to_str()?.as_bytes().to_vec())
+}
+
+/// What the handler set for one request: response headers (content type included), status
+/// and reason phrase.
+struct ResponseMeta<'py> {
+    headers: Bound<'py, PyDict>,
+    status: u16,
+    phrase: String,
+}
+
+impl<'py> ResponseMeta<'py> {
+    /// Reads the RequestProcessor's fields directly when it has TorchServe's layout (the bundled
+    /// class and the real one both do): three attribute loads instead of five Python calls per
+    /// request. Anything else goes through the public Context methods.
+    fn read(
+        py: Python<'py>,
+        context: &Bound<'py, PyAny>,
+        processors: &Bound<'py, PyAny>,
+        idx: &Bound<'py, PyAny>,
+    ) -> PyResult<ResponseMeta<'py>> {
+        if let Ok(processor) = processors.get_item(idx)
+            && let Ok(headers) = processor.getattr(intern!(py, "_response_header"))
+            && let Ok(headers) = headers.cast_into::<PyDict>()
+            && let Ok(status) = processor.getattr(intern!(py, "_status_code"))
+            && let Ok(phrase) = processor.getattr(intern!(py, "_reason_phrase"))
+        {
+            return Ok(ResponseMeta {
+                headers,
+                status: status_code(&status)?,
+                phrase: phrase_text(&phrase)?,
+            });
+        }
+        let headers = context
+            .call_method1(intern!(py, "get_response_headers"), (idx,))?
+            .cast_into::<PyDict>()?;
+        let status = context.call_method1(intern!(py, "get_response_status"), (idx,))?;
+        Ok(ResponseMeta {
+            headers,
+            status: status_code(&status.get_item(0)?)?,
+            phrase: phrase_text(&status.get_item(1)?)?,
+        })
+    }
+}
+
+/// None → 200 (TorchServe's default); a code outside u16 → 500.
+fn status_code(v: &Bound<'_, PyAny>) -> PyResult<u16> {
+    if v.is_none() {
+        return Ok(200);
+    }
+    Ok(u16::try_from(v.extract::<i64>()?).unwrap_or(500))
+}
+
+fn phrase_text(v: &Bound<'_, PyAny>) -> PyResult<String> {
+    if v.is_none() {
+        Ok(String::new())
+    } else {
+        Ok(v.str()?.to_string())
+    }
 }

@@ -35,10 +35,11 @@ impl Runtime {
     fn try_start(py: Python<'_>) -> PyResult<Runtime> {
         if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
             let v = py.version_info();
-            let site_packages =
-                std::path::Path::new(&venv).join(format!("lib/python{}.{}/site-packages", v.major, v.minor));
+            let site_packages = std::path::Path::new(&venv)
+                .join(format!("lib/python{}.{}/site-packages", v.major, v.minor));
             if site_packages.is_dir() {
-                py.import("site")?.call_method1("addsitedir", (site_packages,))?;
+                py.import("site")?
+                    .call_method1("addsitedir", (site_packages,))?;
             }
         }
 
@@ -47,7 +48,8 @@ impl Runtime {
             sources.set_item(s.module, (s.is_package, s.text))?;
         }
         let code = CString::new(BOOTSTRAP).expect("bootstrap.py has no NUL byte");
-        let bootstrap = PyModule::from_code(py, &code, c"<ts-worker>/bootstrap.py", c"_tsrs_bootstrap")?;
+        let bootstrap =
+            PyModule::from_code(py, &code, c"<ts-worker>/bootstrap.py", c"_tsrs_bootstrap")?;
         bootstrap.call_method1("install", (sources,))?;
 
         py.import("_tsrs_worker.logs")?.call_method0("install")?;
@@ -57,20 +59,32 @@ impl Runtime {
         let json = py.import("json")?;
         let indent_2 = PyDict::new(py);
         indent_2.set_item("indent", 2)?;
-        let logger = py.import("logging")?.call_method1("getLogger", ("ts.protocol.otf_message_handler",))?;
+        let logger = py
+            .import("logging")?
+            .call_method1("getLogger", ("ts.protocol.otf_message_handler",))?;
         let failures = py.import("_tsrs_worker.failures")?;
         Ok(Runtime {
             json_loads: json.getattr("loads")?.unbind(),
             json_dumps: json.getattr("dumps")?.unbind(),
             indent_2: indent_2.unbind(),
-            sys_modules: py.import("sys")?.getattr("modules")?.cast_into::<PyDict>()?.unbind(),
-            tensor_bytes: py.import("_tsrs_worker.encode")?.getattr("tensor_bytes")?.unbind(),
+            sys_modules: py
+                .import("sys")?
+                .getattr("modules")?
+                .cast_into::<PyDict>()?
+                .unbind(),
+            tensor_bytes: py
+                .import("_tsrs_worker.encode")?
+                .getattr("tensor_bytes")?
+                .unbind(),
             decode_warning: logger.getattr("warning")?.unbind(),
             load: py.import("_tsrs_worker.loader")?.getattr("load")?.unbind(),
             load_failure: failures.getattr("load_failure")?.unbind(),
             predict_failure: failures.getattr("predict_failure")?.unbind(),
             output_failure: failures.getattr("output_failure")?.unbind(),
-            metrics_cache: py.import("_tsrs_worker.metrics")?.getattr("MetricsCache")?.unbind(),
+            metrics_cache: py
+                .import("_tsrs_worker.metrics")?
+                .getattr("MetricsCache")?
+                .unbind(),
         })
     }
 }
@@ -93,12 +107,21 @@ impl Failure {
         let outcome = f
             .bind(py)
             .call1((model, value))
-            .and_then(|t| t.extract::<(i64, String, String)>().map_err(PyErr::from));
+            .and_then(|t| t.extract::<(i64, String, String)>());
         match outcome {
-            Ok((code, message, detail)) => {
-                Failure { code: u16::try_from(code).ok().filter(|c| (100..=599).contains(c)).unwrap_or(500), message, detail }
-            }
-            Err(e) => Failure { code: 500, message: describe(py, err), detail: describe(py, &e) },
+            Ok((code, message, detail)) => Failure {
+                code: u16::try_from(code)
+                    .ok()
+                    .filter(|c| (100..=599).contains(c))
+                    .unwrap_or(500),
+                message,
+                detail,
+            },
+            Err(e) => Failure {
+                code: 500,
+                message: describe(py, err),
+                detail: describe(py, &e),
+            },
         }
     }
 }
@@ -106,7 +129,11 @@ impl Failure {
 /// `Type: message` of a Python exception, for errors that have no better channel.
 pub(crate) fn describe(py: Python<'_>, err: &PyErr) -> String {
     let value = err.value(py);
-    let name = value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
+    let name = value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
     match value.str() {
         Ok(s) if !s.to_string().is_empty() => format!("{name}: {s}"),
         _ => name,

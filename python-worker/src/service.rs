@@ -7,7 +7,9 @@ use pyo3::exceptions::PySystemExit;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use worker_protocol::{BatchKind, LoadReply, LoadRequest, Metric, MetricKind, PredictReply, PredictRequest};
+use worker_protocol::{
+    BatchKind, LoadReply, LoadRequest, Metric, MetricKind, PredictReply, PredictRequest,
+};
 
 use crate::channel::ReplyChannel;
 use crate::data::build_batch;
@@ -56,12 +58,25 @@ impl Service {
             }
             Err(err) => {
                 let f = Failure::classify(py, &runtime.load_failure, &req.model_name, &err);
-                (LoadReply { code: f.code, message: f.message, detail: f.detail, metrics: vec![] }, None)
+                (
+                    LoadReply {
+                        code: f.code,
+                        message: f.message,
+                        detail: f.detail,
+                        metrics: vec![],
+                    },
+                    None,
+                )
             }
         }
     }
 
-    fn try_load(py: Python<'_>, runtime: &Arc<Runtime>, req: &LoadRequest, channel: ReplyChannel) -> PyResult<Service> {
+    fn try_load(
+        py: Python<'_>,
+        runtime: &Arc<Runtime>,
+        req: &LoadRequest,
+        channel: ReplyChannel,
+    ) -> PyResult<Service> {
         let metrics = runtime.metrics_cache.bind(py).call1((&req.model_name,))?;
         let (entry_point, context) = runtime
             .load
@@ -121,7 +136,11 @@ impl Service {
         Outcome::Reply(reply)
     }
 
-    fn run_handler(&self, py: Python<'_>, req: &PredictRequest) -> Result<(Vec<worker_protocol::Response>, f64), HandlerError> {
+    fn run_handler(
+        &self,
+        py: Python<'_>,
+        req: &PredictRequest,
+    ) -> Result<(Vec<worker_protocol::Response>, f64), HandlerError> {
         let rt = &*self.runtime;
         let context = self.context.bind(py);
         let fail = |err: PyErr| HandlerError::from_handler(py, rt, &self.model_name, err);
@@ -135,18 +154,43 @@ impl Service {
             self.decode,
         )
         .map_err(fail)?;
-        let set = |obj: &Bound<'_, PyAny>, name, value: &Bound<'_, PyAny>| obj.setattr(name, value).map_err(fail);
-        set(context, intern!(py, "request_ids"), batch.request_ids.as_any())?;
-        set(context, intern!(py, "request_processor"), batch.processors.as_any())?;
-        set(self.metrics.bind(py), intern!(py, "request_ids"), batch.request_ids.as_any())?;
+        let set = |obj: &Bound<'_, PyAny>, name, value: &Bound<'_, PyAny>| {
+            obj.setattr(name, value).map_err(fail)
+        };
+        set(
+            context,
+            intern!(py, "request_ids"),
+            batch.request_ids.as_any(),
+        )?;
+        set(
+            context,
+            intern!(py, "request_processor"),
+            batch.processors.as_any(),
+        )?;
+        set(
+            self.metrics.bind(py),
+            intern!(py, "request_ids"),
+            batch.request_ids.as_any(),
+        )?;
 
         let start = Instant::now();
-        let ret = self.entry_point.bind(py).call1((&batch.data, context)).map_err(fail)?;
+        let ret = self
+            .entry_point
+            .bind(py)
+            .call1((&batch.data, context))
+            .map_err(fail)?;
         let millis = start.elapsed().as_secs_f64() * 1000.0;
 
         let Ok(list) = ret.cast::<PyList>() else {
-            let kind = ret.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-            crate::logline::emit("WARNING", &format!("model: {}, Invalid return type: {kind}.", self.model_name));
+            let kind = ret
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            crate::logline::emit(
+                "WARNING",
+                &format!("model: {}, Invalid return type: {kind}.", self.model_name),
+            );
             return Err(HandlerError::batch(503, "Invalid model predict output"));
         };
         if list.len() != req.requests.len() {
@@ -159,11 +203,28 @@ impl Service {
                     list.len()
                 ),
             );
-            return Err(HandlerError::batch(503, "number of batch response mismatched"));
+            return Err(HandlerError::batch(
+                503,
+                "number of batch response mismatched",
+            ));
         }
-        encode_responses(py, rt, list.as_any(), &batch.request_ids, context, Part::Final)
-            .map(|responses| (responses, millis))
-            .map_err(|err| HandlerError::Failed(Failure::classify(py, &rt.output_failure, &self.model_name, &err)))
+        encode_responses(
+            py,
+            rt,
+            list.as_any(),
+            &batch.request_ids,
+            context,
+            Part::Final,
+        )
+        .map(|responses| (responses, millis))
+        .map_err(|err| {
+            HandlerError::Failed(Failure::classify(
+                py,
+                &rt.output_failure,
+                &self.model_name,
+                &err,
+            ))
+        })
     }
 
     /// TorchServe's per-batch `PredictionTime` gauge, in milliseconds rounded to 0.01.
@@ -173,7 +234,10 @@ impl Service {
             unit: "Milliseconds".into(),
             kind: MetricKind::Gauge,
             value: (millis * 100.0).round() / 100.0,
-            dimensions: vec![("ModelName".into(), self.model_name.clone()), ("Level".into(), "Model".into())],
+            dimensions: vec![
+                ("ModelName".into(), self.model_name.clone()),
+                ("Level".into(), "Model".into()),
+            ],
         }
     }
 
@@ -187,7 +251,13 @@ impl Service {
         let drained = match self.metrics.bind(py).call_method0(intern!(py, "drain")) {
             Ok(d) => d,
             Err(e) => {
-                crate::logline::emit("ERROR", &format!("cannot read handler metrics: {}", crate::runtime::describe(py, &e)));
+                crate::logline::emit(
+                    "ERROR",
+                    &format!(
+                        "cannot read handler metrics: {}",
+                        crate::runtime::describe(py, &e)
+                    ),
+                );
                 return Vec::new();
             }
         };
@@ -200,9 +270,18 @@ impl Service {
                         1 => MetricKind::Gauge,
                         _ => MetricKind::Histogram,
                     };
-                    out.push(Metric { name, unit, kind, value, dimensions });
+                    out.push(Metric {
+                        name,
+                        unit,
+                        kind,
+                        value,
+                        dimensions,
+                    });
                 }
-                Err(e) => crate::logline::emit("ERROR", &format!("dropping a malformed metric event: {e}")),
+                Err(e) => crate::logline::emit(
+                    "ERROR",
+                    &format!("dropping a malformed metric event: {e}"),
+                ),
             }
         }
         out
@@ -216,7 +295,11 @@ enum HandlerError {
 
 impl HandlerError {
     fn batch(code: u16, message: &str) -> HandlerError {
-        HandlerError::Failed(Failure { code, message: message.into(), detail: String::new() })
+        HandlerError::Failed(Failure {
+            code,
+            message: message.into(),
+            detail: String::new(),
+        })
     }
 
     fn from_handler(py: Python<'_>, rt: &Runtime, model: &str, err: PyErr) -> HandlerError {

@@ -29,15 +29,22 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn fail<T>(&self, what: &'static str) -> Result<T, TsFrameError> {
-        Err(TsFrameError { offset: self.pos, what })
+        Err(TsFrameError {
+            offset: self.pos,
+            what,
+        })
     }
     fn int(&mut self) -> Result<i32, TsFrameError> {
-        let Some(b) = self.buf.get(self.pos..self.pos + 4) else { return self.fail("truncated int") };
+        let Some(b) = self.buf.get(self.pos..self.pos + 4) else {
+            return self.fail("truncated int");
+        };
         self.pos += 4;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
     fn bytes_of_len(&mut self, len: i32) -> Result<&'a [u8], TsFrameError> {
-        let Ok(len) = usize::try_from(len) else { return self.fail("negative length") };
+        let Ok(len) = usize::try_from(len) else {
+            return self.fail("negative length");
+        };
         let Some(b) = self.buf.get(self.pos..self.pos.saturating_add(len)) else {
             return self.fail("truncated bytes");
         };
@@ -72,7 +79,9 @@ pub(crate) fn parse_ts_response(buf: &[u8]) -> Result<TsResponse, TsFrameError> 
             Err(_) => return c.fail("invalid UTF-8"),
         };
         let content_type = Some(c.string()?).filter(|ct| !ct.is_empty());
-        let Ok(status) = u16::try_from(c.int()?) else { return c.fail("status out of range") };
+        let Ok(status) = u16::try_from(c.int()?) else {
+            return c.fail("status out of range");
+        };
         let phrase = c.string()?;
         let n_headers = c.int()?;
         if n_headers < 0 {
@@ -88,12 +97,23 @@ pub(crate) fn parse_ts_response(buf: &[u8]) -> Result<TsResponse, TsFrameError> 
             }
         }
         let body = c.bytes()?.to_vec();
-        responses.push(Response { request_id, status, phrase, content_type, headers, body });
+        responses.push(Response {
+            request_id,
+            status,
+            phrase,
+            content_type,
+            headers,
+            body,
+        });
     }
     if c.pos != buf.len() {
         return c.fail("trailing bytes");
     }
-    Ok(TsResponse { code, message, responses })
+    Ok(TsResponse {
+        code,
+        message,
+        responses,
+    })
 }
 
 #[cfg(test)]
@@ -145,8 +165,18 @@ mod tests {
 
     #[test]
     fn an_error_message_has_no_content_type() {
-        let msg = [int(503), string("m"), string("a"), int(0), int(503), int(0), int(0), string("error"), int(-1)]
-            .concat();
+        let msg = [
+            int(503),
+            string("m"),
+            string("a"),
+            int(0),
+            int(503),
+            int(0),
+            int(0),
+            string("error"),
+            int(-1),
+        ]
+        .concat();
         let parsed = parse_ts_response(&msg).unwrap();
         assert_eq!(parsed.responses[0].content_type, None);
         assert_eq!(parsed.responses[0].body, b"error");
@@ -155,7 +185,10 @@ mod tests {
     #[test]
     fn malformed_messages_are_errors() {
         assert!(parse_ts_response(&[]).is_err());
-        assert!(parse_ts_response(&[int(200), string("m")].concat()).is_err(), "no end marker");
+        assert!(
+            parse_ts_response(&[int(200), string("m")].concat()).is_err(),
+            "no end marker"
+        );
         assert!(parse_ts_response(&[int(200), int(-5)].concat()).is_err());
         assert!(parse_ts_response(&[int(200), string(""), int(-1), int(0)].concat()).is_err());
     }

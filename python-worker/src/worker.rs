@@ -49,8 +49,10 @@ impl Exit {
 /// [`WorkerError::LoadFailed`].
 pub fn run(config: &Config) -> Result<Exit, WorkerError> {
     process::die_with_parent()?;
-    let stream = UnixStream::connect(&config.socket)
-        .map_err(|source| WorkerError::Connect { path: config.socket.display().to_string(), source })?;
+    let stream = UnixStream::connect(&config.socket).map_err(|source| WorkerError::Connect {
+        path: config.socket.display().to_string(),
+        source,
+    })?;
     process::exit_on_hangup(&stream)?;
     let writer = Writer::new(stream.try_clone()?);
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
@@ -78,7 +80,8 @@ pub fn run(config: &Config) -> Result<Exit, WorkerError> {
         match frame {
             Frame::Load(req) if service.is_none() => {
                 let channel = ReplyChannel::new(writer.clone(), Arc::clone(&runtime));
-                let (reply, loaded) = Python::attach(|py| Service::load(py, &runtime, &req, channel));
+                let (reply, loaded) =
+                    Python::attach(|py| Service::load(py, &runtime, &req, channel));
                 let failed = (reply.code != 200).then(|| (reply.code, reply.message.clone()));
                 writer.send(&Frame::LoadReply(reply))?;
                 match (loaded, failed) {
@@ -94,18 +97,25 @@ pub fn run(config: &Config) -> Result<Exit, WorkerError> {
             }
             Frame::Load(_) => break Err(WorkerError::UnexpectedFrame("a second Load")),
             Frame::Predict(req) => {
-                let Some(service) = &service else { break Err(WorkerError::UnexpectedFrame("Predict before Load")) };
+                let Some(service) = &service else {
+                    break Err(WorkerError::UnexpectedFrame("Predict before Load"));
+                };
                 match Python::attach(|py| service.predict(py, &req)) {
                     Outcome::Reply(reply) => writer.send(&Frame::PredictReply(reply))?,
                     Outcome::Exit(code) => {
-                        logline::emit("WARNING", &format!("{tag}the handler called sys.exit({code})"));
+                        logline::emit(
+                            "WARNING",
+                            &format!("{tag}the handler called sys.exit({code})"),
+                        );
                         break Ok(Exit::HandlerExit(code));
                     }
                 }
             }
             Frame::Hello(_) => break Err(WorkerError::UnexpectedFrame("Hello")),
             Frame::LoadReply(_) => break Err(WorkerError::UnexpectedFrame("LoadReply")),
-            Frame::PredictReply(_) | Frame::Intermediate(_) => break Err(WorkerError::UnexpectedFrame("a reply")),
+            Frame::PredictReply(_) | Frame::Intermediate(_) => {
+                break Err(WorkerError::UnexpectedFrame("a reply"));
+            }
         }
     };
     Python::attach(flush_std_streams);

@@ -12,12 +12,17 @@ use python_worker::LogLine;
 #[test]
 fn a_handler_that_calls_os_exit_ends_the_process() -> anyhow::Result<()> {
     let mut w = loaded("errors", "errors")?;
-    w.send(&worker_protocol::Frame::Predict(worker_protocol::PredictRequest {
-        batch_id: 1,
-        kind: worker_protocol::BatchKind::Predict,
-        requests: vec![body("x", "text/plain", b"exit")],
-    }))?;
-    assert!(matches!(w.recv(TIMEOUT)?, None), "the socket closes without a reply");
+    w.send(&worker_protocol::Frame::Predict(
+        worker_protocol::PredictRequest {
+            batch_id: 1,
+            kind: worker_protocol::BatchKind::Predict,
+            requests: vec![body("x", "text/plain", b"exit")],
+        },
+    ))?;
+    assert!(
+        w.recv(TIMEOUT)?.is_none(),
+        "the socket closes without a reply"
+    );
     assert_eq!(w.wait_exit(TIMEOUT)?.code(), Some(3), "os._exit(3)");
     Ok(())
 }
@@ -25,12 +30,14 @@ fn a_handler_that_calls_os_exit_ends_the_process() -> anyhow::Result<()> {
 #[test]
 fn a_handler_that_calls_sys_exit_ends_the_process_with_its_code() -> anyhow::Result<()> {
     let mut w = loaded("chatty", "chatty")?;
-    w.send(&worker_protocol::Frame::Predict(worker_protocol::PredictRequest {
-        batch_id: 1,
-        kind: worker_protocol::BatchKind::Predict,
-        requests: vec![body("x", "text/plain", b"sys_exit")],
-    }))?;
-    assert!(matches!(w.recv(TIMEOUT)?, None));
+    w.send(&worker_protocol::Frame::Predict(
+        worker_protocol::PredictRequest {
+            batch_id: 1,
+            kind: worker_protocol::BatchKind::Predict,
+            requests: vec![body("x", "text/plain", b"sys_exit")],
+        },
+    ))?;
+    assert!(w.recv(TIMEOUT)?.is_none());
     assert_eq!(w.wait_exit(TIMEOUT)?.code(), Some(7));
     Ok(())
 }
@@ -38,11 +45,13 @@ fn a_handler_that_calls_sys_exit_ends_the_process_with_its_code() -> anyhow::Res
 #[test]
 fn a_handler_that_never_returns_is_stopped_when_the_server_hangs_up() -> anyhow::Result<()> {
     let mut w = loaded("slow", "slow")?;
-    w.send(&worker_protocol::Frame::Predict(worker_protocol::PredictRequest {
-        batch_id: 1,
-        kind: worker_protocol::BatchKind::Predict,
-        requests: vec![json_body("x", serde_json::json!({"sleep": 3600}))],
-    }))?;
+    w.send(&worker_protocol::Frame::Predict(
+        worker_protocol::PredictRequest {
+            batch_id: 1,
+            kind: worker_protocol::BatchKind::Predict,
+            requests: vec![json_body("x", serde_json::json!({"sleep": 3600}))],
+        },
+    ))?;
     // no answer while the handler sleeps; the read times out instead
     let err = w.recv(Duration::from_millis(500)).unwrap_err();
     assert!(err.to_string().contains("I/O"), "{err}");
@@ -84,15 +93,27 @@ fn prints_stay_plain_and_logging_is_structured() -> anyhow::Result<()> {
         }
     };
     w.wait_for_line(structured("INFO", "chatty", "chatty logging at load"))?;
-    w.wait_for_line(structured("WARNING", "chatty", "chatty warning\nsecond line"))?;
-    let LogLine::Structured { message, .. } = w.wait_for_line(structured("ERROR", "chatty", "chatty caught an error"))? else {
+    w.wait_for_line(structured(
+        "WARNING",
+        "chatty",
+        "chatty warning\nsecond line",
+    ))?;
+    let LogLine::Structured { message, .. } =
+        w.wait_for_line(structured("ERROR", "chatty", "chatty caught an error"))?
+    else {
         unreachable!()
     };
-    assert!(message.contains("Traceback (most recent call last):") && message.contains("KeyError: 'chatty key'"), "{message}");
+    assert!(
+        message.contains("Traceback (most recent call last):")
+            && message.contains("KeyError: 'chatty key'"),
+        "{message}"
+    );
     w.wait_for_line(structured("WARNING", "py.warnings", ""))?;
     // the worker's own lines carry its tag
-    w.wait_for_line(|_, l| matches!(l, LogLine::Structured { logger, message, .. }
-        if logger == "ts_worker" && message == "[test worker 9000] loaded model test"))?;
+    w.wait_for_line(|_, l| {
+        matches!(l, LogLine::Structured { logger, message, .. }
+        if logger == "ts_worker" && message == "[test worker 9000] loaded model test")
+    })?;
     Ok(())
 }
 
@@ -102,7 +123,11 @@ fn the_worker_dies_with_its_parent() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let socket = dir.path().join("s");
     let listener = std::os::unix::net::UnixListener::bind(&socket)?;
-    let script = format!("{} --socket {} & echo $!; wait", env!("CARGO_BIN_EXE_ts-worker"), socket.display());
+    let script = format!(
+        "{} --socket {} & echo $!; wait",
+        env!("CARGO_BIN_EXE_ts-worker"),
+        socket.display()
+    );
     let mut parent = std::process::Command::new("sh")
         .arg("-c")
         .arg(script)
@@ -118,11 +143,18 @@ fn the_worker_dies_with_its_parent() -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + TIMEOUT;
     loop {
         let stat = std::fs::read_to_string(format!("/proc/{worker_pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()).unwrap_or("gone");
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or("gone");
         if state == "gone" || state == "Z" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "worker {worker_pid} outlived its parent (state {state})");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "worker {worker_pid} outlived its parent (state {state})"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
@@ -138,7 +170,10 @@ fn the_worker_stops_when_the_socket_is_missing() -> anyhow::Result<()> {
     assert!(!out.status.success());
     assert!(out.status.signal().is_none());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(matches!(python_worker::parse_log_line(stderr.lines().last().unwrap_or_default()),
-        LogLine::Structured { level, message, .. } if level == "ERROR" && message.contains("absent.sock")), "{stderr}");
+    assert!(
+        matches!(python_worker::parse_log_line(stderr.lines().last().unwrap_or_default()),
+        LogLine::Structured { level, message, .. } if level == "ERROR" && message.contains("absent.sock")),
+        "{stderr}"
+    );
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! `PROTOCOL_VERSION` and update this file on purpose.
 
 use worker_protocol::{
-    BatchKind, Frame, Hello, LoadReply, LoadRequest, Metric, MetricKind, Param, PredictReply, PredictRequest,
-    ProtocolError, Request, Response, body_len, read_frame, write_frame,
+    BatchKind, Frame, Hello, LoadReply, LoadRequest, Metric, MetricKind, Param, PredictReply,
+    PredictRequest, ProtocolError, Request, Response, body_len, read_frame, write_frame,
 };
 
 /// Parses a golden spec: hex byte pairs, and `'text'` runs copied as ASCII. Whitespace separates
@@ -148,7 +148,11 @@ fn predict_batch_of_two() {
                         value: b"hi".to_vec(),
                     }],
                 },
-                Request { request_id: "r2".into(), headers: vec![], params: vec![] },
+                Request {
+                    request_id: "r2".into(),
+                    headers: vec![],
+                    params: vec![],
+                },
             ],
         }),
         "52000000  04  0102030405060708  00
@@ -163,7 +167,11 @@ fn predict_batch_of_two() {
 #[test]
 fn describe_batch() {
     check(
-        Frame::Predict(PredictRequest { batch_id: 7, kind: BatchKind::Describe, requests: vec![] }),
+        Frame::Predict(PredictRequest {
+            batch_id: 7,
+            kind: BatchKind::Describe,
+            requests: vec![],
+        }),
         "0e000000  04  0700000000000000  01  00000000",
     );
 }
@@ -212,12 +220,18 @@ const REPLY_BODY: &str = "0900000000000000  c800  00000000  00000000
 
 #[test]
 fn predict_reply() {
-    check(Frame::PredictReply(reply_with_two_responses()), &format!("79000000  05  {REPLY_BODY}"));
+    check(
+        Frame::PredictReply(reply_with_two_responses()),
+        &format!("79000000  05  {REPLY_BODY}"),
+    );
 }
 
 #[test]
 fn intermediate_reply_differs_only_by_tag() {
-    check(Frame::Intermediate(reply_with_two_responses()), &format!("79000000  06  {REPLY_BODY}"));
+    check(
+        Frame::Intermediate(reply_with_two_responses()),
+        &format!("79000000  06  {REPLY_BODY}"),
+    );
 }
 
 #[test]
@@ -247,7 +261,13 @@ fn batch_error_reply_with_histogram() {
 fn decode_errors_name_the_problem() {
     assert_eq!(Frame::decode(&[]), Err(ProtocolError::Empty));
     assert_eq!(Frame::decode(&[0x63]), Err(ProtocolError::UnknownTag(0x63)));
-    assert_eq!(Frame::decode(&golden("01 0100")), Err(ProtocolError::Truncated { offset: 3, needed: 4 }));
+    assert_eq!(
+        Frame::decode(&golden("01 0100")),
+        Err(ProtocolError::Truncated {
+            offset: 3,
+            needed: 4
+        })
+    );
     // hello with an extra byte at the end
     assert_eq!(
         Frame::decode(&golden("01 0100 00000000 00000000 00000000 ff")),
@@ -270,7 +290,11 @@ fn decode_errors_name_the_problem() {
     load[4 + 1 + 16 + 4 + 1] = 2;
     assert_eq!(
         Frame::decode(&load[4..]),
-        Err(ProtocolError::InvalidValue { field: "limit_max_image_pixels", value: 2, offset: 22 })
+        Err(ProtocolError::InvalidValue {
+            field: "limit_max_image_pixels",
+            value: 2,
+            offset: 22
+        })
     );
     // invalid UTF-8 in the python version of a hello
     assert_eq!(
@@ -280,7 +304,11 @@ fn decode_errors_name_the_problem() {
     // batch kind 2 does not exist
     assert!(matches!(
         Frame::decode(&golden("04 0000000000000000 02 00000000")),
-        Err(ProtocolError::InvalidValue { field: "batch kind", value: 2, .. })
+        Err(ProtocolError::InvalidValue {
+            field: "batch kind",
+            value: 2,
+            ..
+        })
     ));
     // a list count larger than the rest of the frame is refused before allocating
     assert!(matches!(
@@ -292,13 +320,20 @@ fn decode_errors_name_the_problem() {
 #[test]
 fn body_len_refuses_oversized_frames() {
     assert_eq!(body_len(10u32.to_le_bytes(), 10), Ok(10));
-    assert_eq!(body_len(11u32.to_le_bytes(), 10), Err(ProtocolError::TooLarge { len: 11, max: 10 }));
+    assert_eq!(
+        body_len(11u32.to_le_bytes(), 10),
+        Err(ProtocolError::TooLarge { len: 11, max: 10 })
+    );
 }
 
 #[test]
 fn stream_read_and_write() {
     let frames = vec![
-        Frame::Predict(PredictRequest { batch_id: 1, kind: BatchKind::Describe, requests: vec![] }),
+        Frame::Predict(PredictRequest {
+            batch_id: 1,
+            kind: BatchKind::Describe,
+            requests: vec![],
+        }),
         Frame::PredictReply(reply_with_two_responses()),
     ];
     let mut wire = Vec::new();
@@ -309,14 +344,30 @@ fn stream_read_and_write() {
     for f in &frames {
         assert_eq!(read_frame(&mut cursor, 1 << 20).unwrap().as_ref(), Some(f));
     }
-    assert_eq!(read_frame(&mut cursor, 1 << 20).unwrap(), None, "clean end of stream");
+    assert_eq!(
+        read_frame(&mut cursor, 1 << 20).unwrap(),
+        None,
+        "clean end of stream"
+    );
 
     // a stream cut inside the length prefix, or inside the body, is an error, not a clean end
     let mut cut = std::io::Cursor::new(wire[..2].to_vec());
-    assert_eq!(read_frame(&mut cut, 1 << 20), Err(ProtocolError::Truncated { offset: 2, needed: 2 }));
+    assert_eq!(
+        read_frame(&mut cut, 1 << 20),
+        Err(ProtocolError::Truncated {
+            offset: 2,
+            needed: 2
+        })
+    );
     let mut cut = std::io::Cursor::new(wire[..8].to_vec());
-    assert!(matches!(read_frame(&mut cut, 1 << 20), Err(ProtocolError::Io(_))));
+    assert!(matches!(
+        read_frame(&mut cut, 1 << 20),
+        Err(ProtocolError::Io(_))
+    ));
     // a prefix above the limit is refused without reading the body
     let mut big = std::io::Cursor::new(wire.clone());
-    assert!(matches!(read_frame(&mut big, 4), Err(ProtocolError::TooLarge { .. })));
+    assert!(matches!(
+        read_frame(&mut big, 4),
+        Err(ProtocolError::TooLarge { .. })
+    ));
 }

@@ -21,27 +21,44 @@ fn metric() -> impl Strategy<Value = Metric> {
     (
         text(),
         text(),
-        prop_oneof![Just(MetricKind::Counter), Just(MetricKind::Gauge), Just(MetricKind::Histogram)],
+        prop_oneof![
+            Just(MetricKind::Counter),
+            Just(MetricKind::Gauge),
+            Just(MetricKind::Histogram)
+        ],
         // NaN != NaN would fail the equality check without saying anything about the codec
         any::<f64>().prop_filter("not NaN", |v| !v.is_nan()),
         pairs(),
     )
-        .prop_map(|(name, unit, kind, value, dimensions)| Metric { name, unit, kind, value, dimensions })
+        .prop_map(|(name, unit, kind, value, dimensions)| Metric {
+            name,
+            unit,
+            kind,
+            value,
+            dimensions,
+        })
 }
 
 fn hello() -> impl Strategy<Value = Hello> {
-    (any::<u16>(), any::<u32>(), text(), text()).prop_map(|(version, pid, python_version, worker_version)| Hello {
-        version,
-        pid,
-        python_version,
-        worker_version,
-    })
+    (any::<u16>(), any::<u32>(), text(), text()).prop_map(
+        |(version, pid, python_version, worker_version)| Hello {
+            version,
+            pid,
+            python_version,
+            worker_version,
+        },
+    )
 }
 
 fn load() -> impl Strategy<Value = LoadRequest> {
     (
         (text(), text(), text(), text()),
-        (any::<u32>(), any::<Option<u32>>(), any::<bool>(), any::<bool>()),
+        (
+            any::<u32>(),
+            any::<Option<u32>>(),
+            any::<bool>(),
+            any::<bool>(),
+        ),
         (text(), text()),
     )
         .prop_map(
@@ -65,8 +82,14 @@ fn load() -> impl Strategy<Value = LoadRequest> {
 }
 
 fn load_reply() -> impl Strategy<Value = LoadReply> {
-    (any::<u16>(), text(), text(), vec(metric(), 0..3))
-        .prop_map(|(code, message, detail, metrics)| LoadReply { code, message, detail, metrics })
+    (any::<u16>(), text(), text(), vec(metric(), 0..3)).prop_map(
+        |(code, message, detail, metrics)| LoadReply {
+            code,
+            message,
+            detail,
+            metrics,
+        },
+    )
 }
 
 fn param() -> impl Strategy<Value = Param> {
@@ -84,30 +107,55 @@ fn predict() -> impl Strategy<Value = PredictRequest> {
             headers,
             params,
         });
-    (any::<u64>(), prop_oneof![Just(BatchKind::Predict), Just(BatchKind::Describe)], vec(request, 0..4))
-        .prop_map(|(batch_id, kind, requests)| PredictRequest { batch_id, kind, requests })
+    (
+        any::<u64>(),
+        prop_oneof![Just(BatchKind::Predict), Just(BatchKind::Describe)],
+        vec(request, 0..4),
+    )
+        .prop_map(|(batch_id, kind, requests)| PredictRequest {
+            batch_id,
+            kind,
+            requests,
+        })
 }
 
 fn predict_reply() -> impl Strategy<Value = PredictReply> {
-    let response = (text(), any::<u16>(), text(), proptest::option::of(text()), pairs(), vec(any::<u8>(), 0..32))
-        .prop_map(|(request_id, status, phrase, content_type, headers, body)| Response {
-            request_id,
-            status,
-            phrase,
-            content_type,
-            headers,
-            body,
-        });
-    (any::<u64>(), any::<u16>(), text(), text(), vec(response, 0..4), vec(metric(), 0..3)).prop_map(
-        |(batch_id, code, message, detail, responses, metrics)| PredictReply {
-            batch_id,
-            code,
-            message,
-            detail,
-            responses,
-            metrics,
-        },
+    let response = (
+        text(),
+        any::<u16>(),
+        text(),
+        proptest::option::of(text()),
+        pairs(),
+        vec(any::<u8>(), 0..32),
     )
+        .prop_map(
+            |(request_id, status, phrase, content_type, headers, body)| Response {
+                request_id,
+                status,
+                phrase,
+                content_type,
+                headers,
+                body,
+            },
+        );
+    (
+        any::<u64>(),
+        any::<u16>(),
+        text(),
+        text(),
+        vec(response, 0..4),
+        vec(metric(), 0..3),
+    )
+        .prop_map(
+            |(batch_id, code, message, detail, responses, metrics)| PredictReply {
+                batch_id,
+                code,
+                message,
+                detail,
+                responses,
+                metrics,
+            },
+        )
 }
 
 fn frame() -> impl Strategy<Value = Frame> {

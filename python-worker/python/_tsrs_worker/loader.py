@@ -77,6 +77,10 @@ def _import_handler(handler):
         raise second  # the built-in handler exists but one of its own imports failed
     if _is_missing(first, module_name) and handler in BUILTIN_HANDLERS and _uses_bundled_ts():
         raise _missing_torchserve(f"built-in handler '{handler}' ({builtin})") from None
+    missing = getattr(first, "name", None) or ""
+    if isinstance(first, ModuleNotFoundError) and missing.startswith("ts.") and _uses_bundled_ts():
+        # the handler itself imports a part of TorchServe that is not bundled
+        raise _missing_torchserve(f"module '{missing}', imported by handler '{handler}',") from first
     raise first.with_traceback(first.__traceback__) from None
 
 

@@ -15,28 +15,43 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use python_worker::{LogLine, parse_log_line};
 use worker_protocol::{
-    BatchKind, DEFAULT_MAX_FRAME, Frame, Hello, LoadReply, LoadRequest, Param, PredictReply, PredictRequest,
-    Request, read_frame, write_frame,
+    BatchKind, DEFAULT_MAX_FRAME, Frame, Hello, LoadReply, LoadRequest, Param, PredictReply,
+    PredictRequest, Request, read_frame, write_frame,
 };
 
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `handlers-fixtures/handlers/<name>`
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../handlers-fixtures/handlers").join(name).canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../handlers-fixtures/handlers")
+        .join(name)
+        .canonicalize()
+        .unwrap()
 }
 
 /// `python-worker/tests/handlers/<name>`: handlers only these tests need
 pub fn own_fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/handlers").join(name).canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/handlers")
+        .join(name)
+        .canonicalize()
+        .unwrap()
 }
 
 /// The TorchServe venv (torch, real `ts`), if installed.
 pub fn torchserve_venv() -> Option<PathBuf> {
-    let venv = std::env::var_os("TORCHSERVE_VENV").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/torchserve-0.12/venv")
-    });
-    if venv.join("bin/python").exists() { Some(venv) } else { None }
+    let venv = std::env::var_os("TORCHSERVE_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/torchserve-0.12/venv")
+        });
+    if venv.join("bin/python").exists() {
+        Some(venv)
+    } else {
+        None
+    }
 }
 
 pub fn skip(test: &str, why: &str) {
@@ -70,16 +85,29 @@ impl Worker {
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
 
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ts-worker"));
-        cmd.arg("--socket").arg(&socket).arg("--model-name").arg("test").arg("--worker-id").arg("9000");
-        cmd.current_dir(opts.cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.env_remove("VIRTUAL_ENV").env_remove("TS_DECODE_INPUT_REQUEST").env_remove("PYTHONPATH");
+        cmd.arg("--socket")
+            .arg(&socket)
+            .arg("--model-name")
+            .arg("test")
+            .arg("--worker-id")
+            .arg("9000");
+        cmd.current_dir(opts.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.env_remove("VIRTUAL_ENV")
+            .env_remove("TS_DECODE_INPUT_REQUEST")
+            .env_remove("PYTHONPATH");
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().context("spawn ts-worker")?;
         let lines = Arc::new(Mutex::new(Vec::new()));
         for (name, pipe) in [
-            ("stdout", Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>),
+            (
+                "stdout",
+                Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            ),
             ("stderr", Box::new(child.stderr.take().unwrap())),
         ] {
             let lines = Arc::clone(&lines);
@@ -114,7 +142,12 @@ impl Worker {
         let mut worker = Worker {
             child,
             conn,
-            hello: Hello { version: 0, pid: 0, python_version: String::new(), worker_version: String::new() },
+            hello: Hello {
+                version: 0,
+                pid: 0,
+                python_version: String::new(),
+                worker_version: String::new(),
+            },
             lines,
             _dir: dir,
             next_batch: 1,
@@ -150,23 +183,39 @@ impl Worker {
     }
 
     /// Sends one batch, returns the intermediate replies and the final one.
-    pub fn batch(&mut self, kind: BatchKind, requests: Vec<Request>) -> Result<(Vec<PredictReply>, PredictReply)> {
+    pub fn batch(
+        &mut self,
+        kind: BatchKind,
+        requests: Vec<Request>,
+    ) -> Result<(Vec<PredictReply>, PredictReply)> {
         let batch_id = self.next_batch;
         self.next_batch += 1;
-        self.send(&Frame::Predict(PredictRequest { batch_id, kind, requests }))?;
+        self.send(&Frame::Predict(PredictRequest {
+            batch_id,
+            kind,
+            requests,
+        }))?;
         let mut intermediate = Vec::new();
         loop {
             match self.recv(TIMEOUT)? {
                 Some(Frame::Intermediate(r)) if r.batch_id == batch_id => intermediate.push(r),
-                Some(Frame::PredictReply(r)) if r.batch_id == batch_id => return Ok((intermediate, r)),
-                other => bail!("expected a reply to batch {batch_id}, got {other:?}\n{}", self.output()),
+                Some(Frame::PredictReply(r)) if r.batch_id == batch_id => {
+                    return Ok((intermediate, r));
+                }
+                other => bail!(
+                    "expected a reply to batch {batch_id}, got {other:?}\n{}",
+                    self.output()
+                ),
             }
         }
     }
 
     pub fn predict(&mut self, requests: Vec<Request>) -> Result<PredictReply> {
         let (intermediate, last) = self.batch(BatchKind::Predict, requests)?;
-        assert!(intermediate.is_empty(), "unexpected intermediate replies: {intermediate:?}");
+        assert!(
+            intermediate.is_empty(),
+            "unexpected intermediate replies: {intermediate:?}"
+        );
         Ok(last)
     }
 
@@ -199,7 +248,12 @@ impl Worker {
 
     /// Every line the worker wrote so far, parsed.
     pub fn log_lines(&self) -> Vec<(&'static str, LogLine)> {
-        self.lines.lock().unwrap().iter().map(|(s, l)| (*s, parse_log_line(l))).collect()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, l)| (*s, parse_log_line(l)))
+            .collect()
     }
 
     /// Waits until a line matching `pred` has been written (output travels through pipes and
@@ -257,7 +311,11 @@ pub fn body(id: &str, content_type: &str, value: &[u8]) -> Request {
     Request {
         request_id: id.into(),
         headers: vec![],
-        params: vec![Param { name: "body".into(), content_type: content_type.into(), value: value.to_vec() }],
+        params: vec![Param {
+            name: "body".into(),
+            content_type: content_type.into(),
+            value: value.to_vec(),
+        }],
     }
 }
 
@@ -267,7 +325,8 @@ pub fn json_body(id: &str, value: serde_json::Value) -> Request {
 
 /// A response body parsed as JSON.
 pub fn json_of(body: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
 }
 
 /// Loads fixture `name` (with its own handler string) in a fresh worker.
