@@ -60,6 +60,7 @@ const KNOWN_KEYS: &[&str] = &[
     "worker_binary",
     "max_archive_bytes",
     "max_archive_entries",
+    "ready_file",
 ];
 
 /// Keys TorchServe reads that have no meaning here (JVM, Netty, gRPC, logging, plugins...).
@@ -149,6 +150,9 @@ pub struct Config {
     pub archive_limits: mar::extract::Limits,
     /// the config file that was read, if any
     pub config_file: Option<PathBuf>,
+    /// once the APIs answer, the bound addresses are written here as JSON (ports may be 0 in
+    /// the config: tests and supervisors read the real ones back)
+    pub ready_file: Option<PathBuf>,
 }
 
 /// One version's settings in the `models` JSON of config.properties.
@@ -302,6 +306,7 @@ impl Config {
                 max_entries: p.num("max_archive_entries", defaults.max_entries)?,
             },
             config_file,
+            ready_file: props.get("ready_file").filter(|s| !s.is_empty()).map(|s| cwd.join(s)),
         })
     }
 }

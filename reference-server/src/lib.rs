@@ -51,10 +51,28 @@ pub async fn run(config: config::Config) -> Result<(), StartError> {
             mv.name()
         );
     }
+    if let Some(path) = &c.ready_file {
+        write_ready_file(path, &listeners).map_err(StartError::Serve)?;
+    }
     let served = http::serve(server.clone(), listeners, shutdown_signal()).await;
     tracing::info!("stopping workers");
     server.shutdown(SHUTDOWN_GRACE).await;
     served.map_err(StartError::Serve)
+}
+
+/// `{"inference": "127.0.0.1:PORT", "management": ..., "metrics": ..., "pid": N}`, written
+/// atomically so a reader never sees half a file.
+fn write_ready_file(path: &std::path::Path, l: &http::Listeners) -> std::io::Result<()> {
+    let addr = |t: &tokio::net::TcpListener| t.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let body = serde_json::json!({
+        "inference": addr(&l.inference),
+        "management": addr(&l.management),
+        "metrics": l.metrics.as_ref().map(addr),
+        "pid": std::process::id(),
+    });
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&body)?)?;
+    std::fs::rename(&tmp, path)
 }
 
 async fn shutdown_signal() {
