@@ -102,8 +102,8 @@ fn main() -> ExitCode {
         Command::Inspect { file, format } => match mar::inspect::inspect_path(&file) {
             Ok(i) => {
                 match format {
-                    InspectFormat::Table => print!("{}", i.render_table()),
-                    InspectFormat::Json => println!("{}", i.to_json_pretty()),
+                    InspectFormat::Table => emit(&i.render_table()),
+                    InspectFormat::Json => emit(&format!("{}\n", i.to_json_pretty())),
                 }
                 ExitCode::SUCCESS
             }
@@ -122,12 +122,19 @@ fn main() -> ExitCode {
             };
             let report = check::check_path_with(&args.file, &opts);
             match args.format {
-                CheckFormat::Text => print!("{}", report.render_text()),
-                CheckFormat::Json => println!("{}", report.to_json_pretty()),
+                CheckFormat::Text => emit(&report.render_text()),
+                CheckFormat::Json => emit(&format!("{}\n", report.to_json_pretty())),
             }
             if report.has_errors() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
         }
     }
+}
+
+/// Writes to stdout; a closed pipe (`mar inspect x | head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 fn run_create(a: CreateArgs) -> ExitCode {
