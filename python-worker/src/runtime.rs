@@ -43,6 +43,8 @@ impl Runtime {
             }
         }
 
+        fix_interpreter_identity(py)?;
+
         let sources = PyDict::new(py);
         for s in SOURCES {
             sources.set_item(s.module, (s.is_package, s.text))?;
@@ -87,6 +89,28 @@ impl Runtime {
                 .unbind(),
         })
     }
+}
+
+/// An embedded interpreter has no `sys.argv`, and its `sys.executable` is this binary. Handler
+/// code that reads argv (argparse, absl) or starts `sys.executable` (subprocess,
+/// multiprocessing) needs both to look like a normal Python: argv is `["ts-worker"]` and the
+/// executable is the venv's python, or the python this worker was built against.
+fn fix_interpreter_identity(py: Python<'_>) -> PyResult<()> {
+    let sys = py.import("sys")?;
+    if !sys.hasattr("argv")? {
+        sys.setattr("argv", vec!["ts-worker"])?;
+    }
+    let v = py.version_info();
+    let mut candidates = Vec::new();
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+        candidates.push(std::path::PathBuf::from(venv).join("bin/python"));
+    }
+    let base: String = sys.getattr("base_exec_prefix")?.extract()?;
+    candidates.push(std::path::Path::new(&base).join(format!("bin/python{}.{}", v.major, v.minor)));
+    if let Some(python) = candidates.into_iter().find(|p| p.is_file()) {
+        sys.setattr("executable", python.display().to_string())?;
+    }
+    Ok(())
 }
 
 /// What a failure handler in `_tsrs_worker.failures` returns: code, one line, traceback.

@@ -5,7 +5,8 @@ set_all_response_status is NOT used unless the body says "all"; a content type; 
 Reports: request header lookups (exact case and a different case), the per-parameter
 content-type entry, get_request_id for each idx, get_response_status / content type / headers
 read back, get_sequence_id, system_properties keys, the Context class's module, and whether
-the `ts` package is ts-worker's bundled copy (attribute TSRS_COMPAT) or the real one.
+the `ts` package is ts-worker's bundled copy (attribute TSRS_COMPAT) or the real one, and
+sys.argv / sys.executable (an embedding worker must make them look like a normal Python's).
 """
 import sys
 
@@ -39,6 +40,8 @@ def handle(data, context):
                 "context_module": type(context).__module__,
                 "metrics_has_add_counter": hasattr(context.metrics, "add_counter"),
                 "bundled_ts": getattr(sys.modules["ts"], "TSRS_COMPAT", False),
+                "sys_argv": sys.argv,
+                "sys_executable": sys.executable,
             }
         )
     return out
