@@ -1,71 +1,11 @@
 //! Packaging a fixture into an archive with the `mar` crate.
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use mar::create::{ArchiveFormat, CreateOptions, create};
 
 use crate::spec::{DEFAULT_CONFIG, SPEC_FILE};
 use crate::{Fixture, FixtureError};
-
-/// The archive layouts of `torch-model-archiver --archive-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
-    /// ZIP (deflated) `<name>.mar`.
-    #[default]
-    Default,
-    /// ZIP (stored) `<name>.mar`.
-    ZipStore,
-    /// `<name>.tar.gz` with a `<name>/` root folder.
-    Tgz,
-    /// A plain directory `<name>/`.
-    NoArchive,
-}
-
-impl Format {
-    pub const ALL: [Format; 4] = [Format::Default, Format::ZipStore, Format::Tgz, Format::NoArchive];
-
-    /// The archiver's spelling of the format.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Default => "default",
-            Format::ZipStore => "zip-store",
-            Format::Tgz => "tgz",
-            Format::NoArchive => "no-archive",
-        }
-    }
-
-    /// What follows the stem in the written path (`""` for a directory).
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Default | Format::ZipStore => ".mar",
-            Format::Tgz => ".tar.gz",
-            Format::NoArchive => "",
-        }
-    }
-
-    fn to_mar(self) -> ArchiveFormat {
-        match self {
-            Format::Default => ArchiveFormat::Default,
-            Format::ZipStore => ArchiveFormat::ZipStore,
-            Format::Tgz => ArchiveFormat::Tgz,
-            Format::NoArchive => ArchiveFormat::NoArchive,
-        }
-    }
-}
-
-impl FromStr for Format {
-    type Err = FixtureError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Format::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| FixtureError::Format(s.to_owned()))
-    }
-}
-
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Which model-config.yaml goes into the archive.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -86,7 +26,7 @@ pub struct BuildOptions {
     pub model_name: Option<String>,
     /// `modelVersion` in the manifest.
     pub version: String,
-    pub format: Format,
+    pub format: ArchiveFormat,
     pub config: ConfigChoice,
     /// `runtime` in the manifest.
     pub runtime: String,
@@ -99,7 +39,7 @@ impl Default for BuildOptions {
         Self {
             model_name: None,
             version: "1.0".to_owned(),
-            format: Format::Default,
+            format: ArchiveFormat::Default,
             config: ConfigChoice::Fixture,
             runtime: "python".to_owned(),
             file_stem: None,
@@ -151,11 +91,11 @@ impl Fixture {
             serialized_file: self.spec.serialized_file.as_ref().map(|f| src.join(f)),
             model_file: self.spec.model_file.as_ref().map(|f| src.join(f)),
             // A path, like the archiver's --handler: the manifest keeps only the basename.
-            handler: src.join(&self.spec.handler).display().to_string(),
+            handler: src.join(archiver_handler(&self.spec.handler)).display().to_string(),
             extra_files,
             runtime: opts.runtime.clone(),
             export_path: export.clone(),
-            archive_format: opts.format.to_mar(),
+            archive_format: opts.format,
             force: true,
             requirements_file: None,
             config_file,
@@ -168,6 +108,15 @@ impl Fixture {
         remove_existing(&dest)?;
         move_path(&written, &dest)?;
         Ok(dest)
+    }
+}
+
+/// The archiver copies `file.py:fn` literally (and fails); `file:fn` is the spelling it
+/// accepts, so a `.py` before a function name is dropped.
+fn archiver_handler(handler: &str) -> String {
+    match handler.split_once(':') {
+        Some((module, function)) => format!("{}:{function}", module.strip_suffix(".py").unwrap_or(module)),
+        None => handler.to_owned(),
     }
 }
 

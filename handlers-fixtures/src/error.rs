@@ -9,8 +9,6 @@ pub enum FixtureError {
     MissingSpec(String),
     #[error("fixture {name:?}: bad fixture.json: {source}")]
     Spec { name: String, source: serde_json::Error },
-    #[error("unknown archive format {0:?} (expected default, zip-store, tgz or no-archive)")]
-    Format(String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("building the archive of {name:?}: {source}")]

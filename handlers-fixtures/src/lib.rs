@@ -9,7 +9,8 @@ mod archive;
 mod error;
 mod spec;
 
-pub use archive::{BuildOptions, ConfigChoice, Format};
+pub use archive::{BuildOptions, ConfigChoice};
+pub use mar::create::ArchiveFormat;
 pub use error::FixtureError;
 pub use spec::FixtureSpec;
 

@@ -1,19 +1,19 @@
-use std::io::Read as _;
 use std::process::Command;
 
 use super::*;
 
-fn manifest_of(mar: &Path) -> serde_json::Value {
-    let file = fs::File::open(mar).expect("archive exists");
-    let mut zip = zip::ZipArchive::new(file).expect("a zip");
-    let mut text = String::new();
-    zip.by_name("MAR-INF/MANIFEST.json").expect("manifest entry").read_to_string(&mut text).expect("utf-8");
-    serde_json::from_str(&text).expect("manifest is JSON")
+fn entry(archive: &Path, name: &str) -> Vec<u8> {
+    let mut archive = mar::archive::Archive::open(archive).expect("readable archive");
+    archive.read(name).expect("readable entry").unwrap_or_else(|| panic!("no entry {name}"))
 }
 
-fn zip_names(mar: &Path) -> Vec<String> {
-    let zip = zip::ZipArchive::new(fs::File::open(mar).expect("archive exists")).expect("a zip");
-    let mut names: Vec<String> = zip.file_names().map(str::to_owned).collect();
+fn manifest_of(archive: &Path) -> serde_json::Value {
+    serde_json::from_slice(&entry(archive, "MAR-INF/MANIFEST.json")).expect("manifest is JSON")
+}
+
+fn zip_names(archive: &Path) -> Vec<String> {
+    let archive = mar::archive::Archive::open(archive).expect("readable archive");
+    let mut names: Vec<String> = archive.entries.iter().map(|e| e.name.clone()).collect();
     names.sort();
     names
 }
@@ -97,33 +97,41 @@ fn config_choice_controls_the_model_config() {
     let manifest = manifest_of(&custom);
     assert_eq!(manifest["model"]["modelName"], "echo3");
     assert_eq!(manifest["model"]["modelVersion"], "2.5");
-    let mut zip = zip::ZipArchive::new(fs::File::open(&custom).unwrap()).unwrap();
-    let mut text = String::new();
-    zip.by_name("model-config.yaml").unwrap().read_to_string(&mut text).unwrap();
-    assert_eq!(text, "batchSize: 3\n");
+    assert_eq!(entry(&custom, "model-config.yaml"), b"batchSize: 3\n");
 }
+
+/// Fixtures whose fault `mar check` can see without running Python.
+const STATICALLY_BROKEN: &[&str] = &["two_classes", "no_handle", "syntax_error"];
+/// Fixtures that fail only when imported or initialised.
+const LOAD_FAILS_AT_RUN_TIME: &[&str] = &["import_error", "init_error"];
 
 #[test]
 fn every_format_builds_every_fixture_and_mar_check_accepts_them() {
     let out = tempfile::tempdir().unwrap();
-    for format in Format::ALL {
+    for format in ArchiveFormat::ALL {
         let dir = out.path().join(format.as_str());
         let paths = build_all(&dir, &BuildOptions { format, ..Default::default() }).unwrap();
         assert_eq!(paths.len(), names().len());
         for p in paths {
             assert!(p.exists(), "{} missing", p.display());
+            let name = p.file_name().unwrap().to_string_lossy();
+            let name = name.split('.').next().unwrap();
             let report = mar::check::check_path(&p);
-            assert!(!report.has_errors(), "mar check rejects {}: {report:?}", p.display());
+            if STATICALLY_BROKEN.contains(&name) {
+                assert!(report.has_errors(), "mar check accepts {}, broken on purpose", p.display());
+            } else if !LOAD_FAILS_AT_RUN_TIME.contains(&name) {
+                assert!(!report.has_errors(), "mar check rejects {}: {report:?}", p.display());
+            }
         }
     }
 }
 
 #[test]
 fn format_names_round_trip() {
-    for f in Format::ALL {
-        assert_eq!(f.as_str().parse::<Format>().unwrap(), f);
+    for f in ArchiveFormat::ALL {
+        assert_eq!(f.as_str().parse::<ArchiveFormat>().unwrap(), f);
     }
-    assert!("zip".parse::<Format>().is_err(), "the archiver has no literal zip format");
+    assert!("zip".parse::<ArchiveFormat>().is_err(), "the archiver has no literal zip format");
 }
 
 #[test]
@@ -135,7 +143,8 @@ fn python_sources_compile() {
     assert!(probe.status.success());
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
-    for f in all().unwrap() {
+    // syntax_error is broken on purpose.
+    for f in all().unwrap().into_iter().filter(|f| f.name() != "syntax_error") {
         f.write_sources(&dir.path().join(f.name())).unwrap();
         for (rel, _) in f.files().iter().filter(|(rel, _)| rel.ends_with(".py")) {
             files.push(dir.path().join(f.name()).join(rel));

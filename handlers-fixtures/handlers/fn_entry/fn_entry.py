@@ -1,7 +1,8 @@
 """Function entry point named by the handler string `fn_entry:predict`.
 
 The worker must call predict(None, ctx) once at load time and then predict(data, ctx)
-for each batch. `handle` exists only to prove the named function wins.
+for each batch. `handle` exists to prove the named function wins; registering with
+handler=fn_entry:handle selects it instead (it answers entry "handle").
 """
 import os
 
@@ -31,4 +32,6 @@ def predict(data, context):
 
 
 def handle(data, context):
-    raise RuntimeError("handle called although the handler string names predict")
+    if data is None:
+        return None
+    return [{"entry": "handle", "pid": os.getpid()} for _ in data]

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use handlers_fixtures::{BuildOptions, Format};
+use handlers_fixtures::{ArchiveFormat, BuildOptions};
 
 #[derive(Parser)]
 #[command(about = "TorchServe contract fixtures: list them, write their sources, build their archives")]
@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Build { out, format, version, only } => {
-            let opts = BuildOptions { format: format.parse::<Format>()?, version, ..BuildOptions::default() };
+            let opts = BuildOptions { format: format.parse::<ArchiveFormat>().map_err(anyhow::Error::msg)?, version, ..BuildOptions::default() };
             for f in handlers_fixtures::all()? {
                 if only.is_empty() || only.iter().any(|n| n == f.name()) {
                     let path = f.build(&out, &opts).with_context(|| format!("building {}", f.name()))?;
