@@ -36,6 +36,12 @@ fn the_real_ts_package_takes_precedence() -> anyhow::Result<()> {
     let v = json_of(&r.responses[0].body);
     assert_eq!(v["bundled_ts"], false);
     assert_eq!(v["context_module"], "ts.context");
+    let venv_python = torchserve_venv().unwrap().join("bin/python");
+    assert_eq!(
+        v["sys_executable"],
+        venv_python.display().to_string(),
+        "subprocesses run the venv's python"
+    );
     assert_eq!(
         (r.responses[0].status, r.responses[0].phrase.as_str()),
         (201, "Made 0")
