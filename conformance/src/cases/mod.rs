@@ -1,0 +1,16 @@
+//! The checks, one file per contract area. Each file has a `CHECKS` catalogue table and a
+//! `run` function that reports every id of its table through `Session::check`.
+mod common;
+mod inference;
+
+use crate::harness::{CheckSpec, Group, GroupDef};
+
+/// Every group, in run order.
+pub fn groups() -> Vec<GroupDef> {
+    vec![GroupDef { group: Group::Inference, checks: inference::CHECKS, run: inference::run }]
+}
+
+/// Every check of the suite, in run order.
+pub fn catalogue() -> Vec<CheckSpec> {
+    groups().iter().flat_map(|g| g.checks.iter().copied()).collect()
+}
