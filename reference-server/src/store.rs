@@ -14,6 +14,9 @@ use thiserror::Error;
 pub enum StoreError {
     #[error("Model store has not been configured.")]
     NoStore,
+    /// `url=` given but empty (TorchServe's wording)
+    #[error("empty url")]
+    EmptyUrl,
     #[error("Relative path is not allowed in url: {0}")]
     RelativePath(String),
     #[error("Given URL {0} does not match any allowed URL(s)")]
@@ -103,6 +106,10 @@ pub fn default_name(url: &str) -> String {
 /// Resolves `url`, unpacks it under `unpack_root`, reads its manifest and applies overrides.
 pub async fn prepare(url: &str, ov: &Overrides, config: &Config, unpack_root: &Path) -> Result<Prepared, StoreError> {
     let store = config.model_store.as_deref().ok_or(StoreError::NoStore)?;
+    // An empty url would name the store folder itself.
+    if url.is_empty() {
+        return Err(StoreError::EmptyUrl);
+    }
     if url.contains("..") {
         return Err(StoreError::RelativePath(url.to_string()));
     }

@@ -132,7 +132,11 @@ impl From<StoreError> for ApiError {
         let m = e.to_string();
         let cause = e.cause();
         match e {
-            StoreError::NoStore | StoreError::RelativePath(_) | StoreError::UrlNotAllowed(_) | StoreError::NotFound(_) => {
+            StoreError::NoStore
+            | StoreError::EmptyUrl
+            | StoreError::RelativePath(_)
+            | StoreError::UrlNotAllowed(_)
+            | StoreError::NotFound(_) => {
                 ApiError::ModelNotFound(m)
             }
             StoreError::AlreadyExists(_) | StoreError::Unpack { .. } | StoreError::Io { .. } => {
