@@ -126,7 +126,7 @@ impl Reply {
     pub fn error(&self) -> (u16, String, String) {
         let v = self.json();
         let keys: Vec<&str> = v.as_object().expect("object").keys().map(String::as_str).collect();
-        assert_eq!(&keys[..3], ["code", "type", "message"], "{}: error field order", self.what);
+        assert!(keys.len() >= 3 && keys[..3] == ["code", "type", "message"], "{} ({}): not an error body: {v}", self.what, self.status);
         assert!(keys.len() == 3 || (keys.len() == 4 && keys[3] == "cause"), "{}: error fields {keys:?}", self.what);
         assert_eq!(v["code"].as_u64(), Some(u64::from(self.status)), "{}: code equals the HTTP status", self.what);
         (self.status, v["type"].as_str().expect("type").into(), v["message"].as_str().expect("message").into())

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod file_server;
 pub mod procs;
 pub mod redact;
 pub mod server;

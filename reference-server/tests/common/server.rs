@@ -35,7 +35,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     /// Token authorization off and the model API on, as the conformance suite runs TorchServe.
     fn default() -> Self {
-        ServerOptions { props: Vec::new(), args: Vec::new(), env: Vec::new(), fixtures: Vec::new(), config_file: true }
+        ServerOptions::secure_defaults()
             .prop("disable_token_authorization", "true")
             .prop("enable_model_api", "true")
     }
@@ -44,7 +44,16 @@ impl Default for ServerOptions {
 impl ServerOptions {
     /// TorchServe 0.12's defaults: token authorization on, model API off.
     pub fn secure_defaults() -> Self {
-        ServerOptions { props: Vec::new(), args: Vec::new(), env: Vec::new(), fixtures: Vec::new(), config_file: true }
+        let props = [
+            ("inference_address", "http://127.0.0.1:0"),
+            ("management_address", "http://127.0.0.1:0"),
+            ("metrics_address", "http://127.0.0.1:0"),
+            ("ready_file", "ready.json"),
+            ("model_store", "store"),
+        ];
+        let props = props.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ServerOptions { props, args: Vec::new(), env: Vec::new(), fixtures: Vec::new(), config_file: true }
+            .prop("worker_binary", &worker_binary().display().to_string())
     }
 
     /// A config.properties line (a later value for the same key replaces an earlier one).
@@ -106,7 +115,6 @@ impl TestServer {
     }
 
     fn start(opts: ServerOptions) -> TestServer {
-        let worker = worker_binary();
         let dir = tempfile::Builder::new().prefix("tsrs-test-").tempdir().expect("temp dir");
         let store = dir.path().join("store");
         fs::create_dir_all(&store).expect("store dir");
@@ -114,20 +122,8 @@ impl TestServer {
         for (name, o) in &opts.fixtures {
             build_fixture(&store, name, o);
         }
-        let mut props = vec![
-            ("inference_address".to_string(), "http://127.0.0.1:0".to_string()),
-            ("management_address".to_string(), "http://127.0.0.1:0".to_string()),
-            ("metrics_address".to_string(), "http://127.0.0.1:0".to_string()),
-            ("ready_file".to_string(), "ready.json".to_string()),
-            ("model_store".to_string(), "store".to_string()),
-            ("worker_binary".to_string(), worker.display().to_string()),
-        ];
-        for (k, v) in opts.props {
-            props.retain(|(pk, _)| *pk != k);
-            props.push((k, v));
-        }
         if opts.config_file {
-            let text: String = props.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            let text: String = opts.props.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
             fs::write(dir.path().join("config.properties"), text).expect("write config.properties");
         }
         let log_path = dir.path().join("server.log");
