@@ -92,6 +92,10 @@ pub struct RunArgs {
     /// Write the results and the target's settings (secrets redacted) as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write the lifecycle transcript into the source tree's snapshots/lifecycle.snap
+    /// (only when recording the golden file against real TorchServe).
+    #[arg(long, hide = true)]
+    pub bless: bool,
     /// Print every check, not only failures.
     #[arg(short, long)]
     pub verbose: bool,

@@ -24,6 +24,12 @@ fn main() -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let report = runtime.block_on(conformance::run(target, args.options()))?;
             println!("{}", report.summary_table());
+            if args.bless {
+                let path = concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots/lifecycle.snap");
+                let transcript = report.artifacts.get(conformance::cases::lifecycle::TRANSCRIPT).context("the lifecycle group did not run")?;
+                std::fs::write(path, conformance::cases::lifecycle::snapshot_file(transcript))?;
+                eprintln!("wrote {path}");
+            }
             if let Some(path) = &args.junit {
                 std::fs::write(path, report.to_junit()).with_context(|| format!("writing {}", path.display()))?;
             }

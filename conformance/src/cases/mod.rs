@@ -2,12 +2,16 @@
 //! `run` function that reports every id of its table through `Session::check`.
 mod common;
 mod inference;
+pub mod lifecycle;
 
 use crate::harness::{CheckSpec, Group, GroupDef};
 
 /// Every group, in run order.
 pub fn groups() -> Vec<GroupDef> {
-    vec![GroupDef { group: Group::Inference, checks: inference::CHECKS, run: inference::run }]
+    vec![
+        GroupDef { group: Group::Inference, checks: inference::CHECKS, run: inference::run },
+        GroupDef { group: Group::Lifecycle, checks: lifecycle::CHECKS, run: lifecycle::run },
+    ]
 }
 
 /// Every check of the suite, in run order.

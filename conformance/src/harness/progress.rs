@@ -54,7 +54,7 @@ impl Progress for Console {
                     eprintln!("         {line}");
                 }
             }
-        } else {
+        } else if r.outcome.as_str() != "disabled" {
             eprint!("{}", if r.outcome.as_str() == "pass" { "." } else { "s" });
             let _ = std::io::stderr().flush();
         }

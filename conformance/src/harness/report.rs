@@ -30,6 +30,8 @@ pub struct Report {
     pub target: Value,
     /// In catalogue order.
     pub records: Vec<CheckRecord>,
+    /// Named texts the groups produced (e.g. `lifecycle-transcript`).
+    pub artifacts: std::collections::BTreeMap<String, String>,
     pub elapsed: Duration,
 }
 
@@ -100,6 +102,7 @@ impl Report {
         let c = self.counts();
         json!({
             "target": self.target,
+            "artifacts": self.artifacts,
             "summary": {
                 "total": self.records.len(),
                 "pass": c.pass,
@@ -214,6 +217,7 @@ mod tests {
                 rec(must("B-2-01", Group::Gpu, "skipped"), Outcome::Skipped { reason: "no GPUs".into() }),
                 rec(must("B-2-02", Group::Gpu, "off"), Outcome::Disabled),
             ],
+            artifacts: Default::default(),
             elapsed: Duration::from_secs(1),
         }
     }

@@ -43,7 +43,12 @@ pub async fn run_groups(target: Target, opts: RunOptions, groups: &[GroupDef]) -
         session.progress().group_finished(g.group, group_started.elapsed());
     }
     session.delivery.cleanup();
-    Ok(Report { target: session.target.redacted(), records: session.records_in(&catalogue), elapsed: started.elapsed() })
+    Ok(Report {
+        target: session.target.redacted(),
+        records: session.records_in(&catalogue),
+        artifacts: session.artifacts(),
+        elapsed: started.elapsed(),
+    })
 }
 
 /// Unregisters every model the group registered. TorchServe refuses (403) to remove a

@@ -60,6 +60,8 @@ struct State {
     models: Vec<String>,
     /// file name → register `url`, so each archive is built and published once.
     published: HashMap<String, String>,
+    /// Named texts a group produced (e.g. the lifecycle transcript), kept in the report.
+    artifacts: std::collections::BTreeMap<String, String>,
 }
 
 impl Session {
@@ -219,6 +221,15 @@ impl Session {
         let dir = self.workdir.path().join(uuid::Uuid::new_v4().simple().to_string());
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
+    }
+
+    /// Keeps a named text in the report (overwrites an earlier one of that name).
+    pub fn set_artifact(&self, name: &str, text: String) {
+        self.state().artifacts.insert(name.to_owned(), text);
+    }
+
+    pub(crate) fn artifacts(&self) -> std::collections::BTreeMap<String, String> {
+        self.state().artifacts.clone()
     }
 
     /// Publishes an archive the check built itself (e.g. a broken one), once per file name.
