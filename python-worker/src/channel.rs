@@ -15,21 +15,31 @@ use crate::runtime::Runtime;
 use crate::tsframe::parse_ts_response;
 
 /// Serialises whole frames onto the socket, so a streaming handler thread and the main loop
-/// never interleave bytes.
+/// never interleave bytes. The encode buffer is kept between frames: a fresh allocation per
+/// reply showed up in profiles (glibc consolidating its free lists on each larger malloc).
 #[derive(Clone)]
-pub(crate) struct Writer(Arc<Mutex<UnixStream>>);
+pub(crate) struct Writer(Arc<Mutex<(UnixStream, Vec<u8>)>>);
 
 impl Writer {
     pub(crate) fn new(stream: UnixStream) -> Writer {
-        Writer(Arc::new(Mutex::new(stream)))
+        Writer(Arc::new(Mutex::new((
+            stream,
+            Vec::with_capacity(64 * 1024),
+        ))))
     }
 
     pub(crate) fn send(&self, frame: &Frame) -> std::io::Result<()> {
-        let bytes = frame.to_bytes();
-        // a panic while holding the lock cannot leave half a frame we would care about: the
-        // process is going down anyway, so a poisoned lock is still usable
-        let mut stream = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        stream.write_all(&bytes)
+        // a panic while holding the lock leaves at worst a stale buffer, which is cleared here
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (stream, buf) = &mut *guard;
+        buf.clear();
+        frame.encode(buf);
+        let result = stream.write_all(buf);
+        // one huge reply should not pin its memory for the worker's lifetime
+        if buf.capacity() > 1 << 20 {
+            *buf = Vec::with_capacity(64 * 1024);
+        }
+        result
     }
 }
 
@@ -90,6 +100,7 @@ impl ReplyChannel {
             ret,
             req_id_map,
             context,
+            None,
             Part::Intermediate,
         )?;
         let code = u16::try_from(code)

@@ -16,7 +16,8 @@ pub(crate) enum Part {
     Final,
 }
 
-/// Encodes `ret[idx]` for every `idx` of `request_ids`. `ret` of `None` gives the body `error`
+/// Encodes `ret[idx]` for every `idx` of `request_ids`, reading what the handler set through
+/// `processors` (the batch's RequestProcessor list; `None`: `context.request_processor`). `ret` of `None` gives the body `error`
 /// for each request (what TorchServe sends for an error reply). An element that cannot be
 /// encoded makes the whole call fail with that Python error.
 pub(crate) fn encode_responses(
@@ -25,6 +26,7 @@ pub(crate) fn encode_responses(
     ret: &Bound<'_, PyAny>,
     request_ids: &Bound<'_, PyDict>,
     context: &Bound<'_, PyAny>,
+    processors: Option<&Bound<'_, PyAny>>,
     part: Part,
 ) -> PyResult<Vec<Response>> {
     let stopping = context.getattr(intern!(py, "stopping_criteria"))?;
@@ -33,7 +35,11 @@ pub(crate) fn encode_responses(
     } else {
         None
     };
-    let processors = context.getattr(intern!(py, "request_processor"))?;
+    // the caller may already hold the batch's processors; else ask the context
+    let processors = match processors {
+        Some(p) => p.clone(),
+        None => context.getattr(intern!(py, "request_processor"))?,
+    };
     let mut out = Vec::with_capacity(request_ids.len());
     for (idx, request_id) in request_ids.iter() {
         let value = if ret.is_none() {

@@ -214,6 +214,7 @@ impl Service {
             list.as_any(),
             &batch.request_ids,
             context,
+            Some(batch.processors.as_any()),
             Part::Final,
         )
         .map(|responses| (responses, millis))
