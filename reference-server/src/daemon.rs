@@ -41,6 +41,10 @@ pub fn start(args: &Args) -> anyhow::Result<()> {
     std::fs::create_dir_all("logs").context("cannot create ./logs")?;
     let log_path = std::env::current_dir()?.join("logs/torchserve-rs.log");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+    // A stale ready file would announce this start before it happened.
+    if let Some(ready) = &config.ready_file {
+        let _ = std::fs::remove_file(ready);
+    }
     let exe = std::env::current_exe()?;
     let forwarded: Vec<String> = std::env::args().skip(1).filter(|a| a != "--start").collect();
     let mut child = Command::new(exe)
@@ -59,12 +63,17 @@ pub fn start(args: &Args) -> anyhow::Result<()> {
             let _ = std::fs::remove_file(&pid_path);
             bail!("the server exited during start-up ({status}); see {}", log_path.display());
         }
-        if answers(config.inference_address) {
+        // With a ready file the bound addresses are known from it (ports may be 0 in the config,
+        // and then there is nothing to probe).
+        let up = match &config.ready_file {
+            Some(path) => ready_addresses(path),
+            None => answers(config.inference_address)
+                .then(|| (config.inference_address.to_string(), config.management_address.to_string())),
+        };
+        if let Some((inference, management)) = up {
             println!(
-                "torchserve-rs started (pid {}); inference on http://{}, management on http://{}; logs in {}",
+                "torchserve-rs started (pid {}); inference on http://{inference}, management on http://{management}; logs in {}",
                 child.id(),
-                config.inference_address,
-                config.management_address,
                 log_path.display()
             );
             return Ok(());
@@ -72,6 +81,12 @@ pub fn start(args: &Args) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     bail!("the server did not answer within 10 minutes; see {}", log_path.display())
+}
+
+/// The inference and management addresses from a complete ready file.
+fn ready_addresses(path: &std::path::Path) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    Some((v["inference"].as_str()?.to_string(), v["management"].as_str()?.to_string()))
 }
 
 /// Whether something answers HTTP on `addr` (any status: token auth may refuse /ping).
