@@ -29,6 +29,7 @@ pub struct ServerOptions {
     args: Vec<String>,
     env: Vec<(String, String)>,
     fixtures: Vec<(String, BuildOptions)>,
+    files: Vec<(String, Vec<u8>)>,
     config_file: bool,
 }
 
@@ -52,7 +53,7 @@ impl ServerOptions {
             ("model_store", "store"),
         ];
         let props = props.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        ServerOptions { props, args: Vec::new(), env: Vec::new(), fixtures: Vec::new(), config_file: true }
+        ServerOptions { props, args: Vec::new(), env: Vec::new(), fixtures: Vec::new(), files: Vec::new(), config_file: true }
             .prop("worker_binary", &worker_binary().display().to_string())
     }
 
@@ -91,6 +92,12 @@ impl ServerOptions {
         self
     }
 
+    /// Any other file in the store.
+    pub fn store_file(mut self, name: &str, bytes: &[u8]) -> Self {
+        self.files.push((name.to_string(), bytes.to_vec()));
+        self
+    }
+
     pub fn start(self) -> TestServer {
         TestServer::start(self)
     }
@@ -121,6 +128,9 @@ impl TestServer {
         fs::create_dir_all(dir.path().join("tmp")).expect("tmp dir");
         for (name, o) in &opts.fixtures {
             build_fixture(&store, name, o);
+        }
+        for (name, bytes) in &opts.files {
+            fs::write(store.join(name), bytes).expect("store file");
         }
         if opts.config_file {
             let text: String = opts.props.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
