@@ -20,8 +20,11 @@ pub struct Delivery {
 
 struct Served {
     dir: tempfile::TempDir,
-    /// `http://127.0.0.1:<port>/<nonce>`; the nonce keeps URLs of two runs apart.
+    /// `http://127.0.0.1:<port>/<nonce>`.
     base_url: String,
+    /// Also put into each served file name: a target downloads URLs into its store and
+    /// keeps some (e.g. after a 409), so names must not repeat across runs.
+    nonce: String,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -63,8 +66,9 @@ impl Delivery {
                 if built.is_dir() {
                     bail!("a folder cannot be served by URL; run with --model-store to deliver {file_name}");
                 }
-                copy_replacing(built, &served.dir.path().join(file_name))?;
-                Ok(format!("{}/{file_name}", served.base_url))
+                let served_name = with_nonce(file_name, &served.nonce);
+                copy_replacing(built, &served.dir.path().join(&served_name))?;
+                Ok(format!("{}/{served_name}", served.base_url))
             }
             (DeliveryMode::Serve, None) => bail!("the fixture server is not running"),
         }
@@ -73,7 +77,7 @@ impl Delivery {
     /// The URL as a snapshot shows it: the file name alone, whatever the delivery.
     pub fn normalize_url(&self, url: &str) -> String {
         match &self.served {
-            Some(s) => url.strip_prefix(&format!("{}/", s.base_url)).unwrap_or(url).to_owned(),
+            Some(s) => url.strip_prefix(&format!("{}/", s.base_url)).unwrap_or(url).replace(&format!("_{}", s.nonce), ""),
             None => url.to_owned(),
         }
     }
@@ -84,6 +88,12 @@ impl Delivery {
             let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         }
     }
+}
+
+/// `echo.mar` → `echo_<nonce>.mar`, `m.tar.gz` → `m_<nonce>.tar.gz`.
+fn with_nonce(file_name: &str, nonce: &str) -> String {
+    let split = file_name.find('.').unwrap_or(file_name.len());
+    format!("{}_{nonce}{}", &file_name[..split], &file_name[split..])
 }
 
 fn copy_replacing(from: &Path, to: &Path) -> anyhow::Result<()> {
@@ -106,13 +116,13 @@ async fn serve() -> anyhow::Result<Served> {
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
-    let nonce = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let nonce = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let root: Arc<PathBuf> = Arc::new(dir.path().to_owned());
     let app = axum::Router::new().route(&format!("/{nonce}/{{file}}"), get(file)).with_state(root);
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(Served { dir, base_url: format!("http://127.0.0.1:{port}/{nonce}"), task })
+    Ok(Served { dir, base_url: format!("http://127.0.0.1:{port}/{nonce}"), nonce, task })
 }
 
 async fn file(State(root): State<Arc<PathBuf>>, UrlPath(name): UrlPath<String>) -> impl IntoResponse {
@@ -122,5 +132,17 @@ async fn file(State(root): State<Arc<PathBuf>>, UrlPath(name): UrlPath<String>) 
     match tokio::fs::read(root.join(&name)).await {
         Ok(bytes) => (StatusCode::OK, bytes),
         Err(_) => (StatusCode::NOT_FOUND, Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_nonce;
+
+    #[test]
+    fn nonce_goes_before_the_extension() {
+        assert_eq!(with_nonce("echo.mar", "ab12"), "echo_ab12.mar");
+        assert_eq!(with_nonce("m.tar.gz", "ab12"), "m_ab12.tar.gz");
+        assert_eq!(with_nonce("dir", "ab12"), "dir_ab12");
     }
 }

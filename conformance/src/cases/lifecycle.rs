@@ -206,6 +206,10 @@ async fn body(s: &Session) -> anyhow::Result<()> {
 
     let (o, f) = build(ALPHA, "1.0", "lc_alpha_v1");
     let alpha1 = s.fixture_url("init_counter", &o, &f)?;
+    // The same name and version in another file: registering the same URL twice would
+    // answer 500 "Model file already exists" on a target that downloads URLs into its store.
+    let (o, f) = build(ALPHA, "1.0", "lc_alpha_v1_again");
+    let alpha1_again = s.fixture_url("init_counter", &o, &f)?;
     let (o, f) = build(ALPHA, "2.0", "lc_alpha_v2");
     let alpha2 = s.fixture_url("init_counter", &o, &f)?;
     let (o, f) = build(BETA, "1.0", "lc_beta");
@@ -240,8 +244,8 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         )
     })
     .await;
-    let r = register(s, &alpha1, &[]).await?;
-    t.step("register alpha 1.0 again", "POST /models?url=lc_alpha_v1.mar", &r);
+    let r = register(s, &alpha1_again, &[]).await?;
+    t.step("register alpha 1.0 again from another file", "POST /models?url=lc_alpha_v1_again.mar", &r);
     s.check("MGMT-4.2-06", async {
         r.expect_error(409, "ConflictStatusException", &format!("Model version 1.0 is already registered for model {ALPHA}"))
     })
