@@ -325,6 +325,49 @@ fn a_handler_importing_an_unbundled_part_of_ts_says_which_package_is_missing() -
 }
 
 #[test]
+fn out_of_memory_at_load_is_507() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let write = |name: &str, raise: &str| {
+        let code = format!(
+            "def handle(data, context):\n    if data is None:\n        raise {raise}\n    return data\n"
+        );
+        std::fs::write(dir.path().join(format!("{name}.py")), code)
+    };
+    write("oom", "MemoryError()")?;
+    write(
+        "cuda",
+        "RuntimeError('CUDA out of memory. Tried to allocate 2.00 GiB')",
+    )?;
+    write("other_runtime", "RuntimeError('something else')")?;
+    write(
+        "cuda_value_error",
+        "ValueError('CUDA mentioned, but not a RuntimeError')",
+    )?;
+    for (handler, code, message) in [
+        ("oom", 507, "MemoryError"),
+        (
+            "cuda",
+            507,
+            "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB",
+        ),
+        ("other_runtime", 500, "RuntimeError: something else"),
+        (
+            "cuda_value_error",
+            500,
+            "ValueError: CUDA mentioned, but not a RuntimeError",
+        ),
+    ] {
+        let (reply, _) = failed_load(dir.path(), handler)?;
+        assert_eq!(
+            (reply.code, reply.message.as_str()),
+            (code, message),
+            "{handler}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn protocol_misuse_stops_the_worker() -> anyhow::Result<()> {
     let dir = fixture("echo");
     let mut w = Worker::start(&dir)?;
