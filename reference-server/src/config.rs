@@ -143,6 +143,8 @@ pub struct Config {
     pub token_auth: bool,
     pub token_expiration_min: f64,
     pub enable_metrics_api: bool,
+    /// pip-install each model's requirementsFile into its unpacked folder at register
+    pub install_py_dep_per_model: bool,
     /// where key_file.json is written (cwd, as TorchServe)
     pub key_file: PathBuf,
     /// the Python worker executable (default: `ts-worker` beside this binary)
@@ -299,6 +301,7 @@ impl Config {
             token_auth: !p.bool("disable_token_authorization", false),
             token_expiration_min: p.num("token_expiration_min", 60.0)?,
             enable_metrics_api: p.bool("enable_metrics_api", true),
+            install_py_dep_per_model: p.bool("install_py_dep_per_model", false),
             key_file: cwd.join("key_file.json"),
             worker_binary,
             archive_limits: mar::extract::Limits {

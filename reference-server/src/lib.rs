@@ -8,6 +8,7 @@ pub mod batching;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod dependencies;
 pub mod http;
 pub mod job;
 pub mod lifecycle;

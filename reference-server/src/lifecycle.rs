@@ -28,6 +28,8 @@ pub enum LifecycleError {
     WorkersFailed { status: u16, message: String, cause: Arc<WorkerError> },
     #[error("Timed out while cleaning resources: {0}")]
     StopTimeout(String),
+    #[error(transparent)]
+    Dependencies(#[from] crate::dependencies::DependencyError),
 }
 
 /// Why a job could not be queued.
@@ -78,6 +80,19 @@ impl Server {
         let prepared = store::prepare(&p.url, &p.overrides, &self.config, &self.unpack_root()).await?;
         if self.registry.contains(&prepared.name, &prepared.version) {
             let e = RegistryError::AlreadyRegistered { name: prepared.name.clone(), version: prepared.version.clone() };
+            prepared.discard();
+            return Err(e.into());
+        }
+        if self.config.install_py_dep_per_model
+            && let Some(req) = &prepared.requirements_file
+            && let Err(e) = crate::dependencies::install(
+                &prepared.name,
+                &prepared.model_dir,
+                req,
+                prepared.cleanup.unpacked.is_some(),
+            )
+            .await
+        {
             prepared.discard();
             return Err(e.into());
         }

@@ -70,6 +70,8 @@ pub struct Prepared {
     pub yaml: Option<ModelConfig>,
     /// model-config.yaml as JSON text (`{}` when none)
     pub yaml_json: String,
+    /// the manifest's requirementsFile (relative to the model folder)
+    pub requirements_file: Option<String>,
     pub cleanup: Cleanup,
 }
 
@@ -161,17 +163,18 @@ pub async fn prepare(url: &str, ov: &Overrides, config: &Config, unpack_root: &P
 
     let result = read_model(url, ov, config, &model_dir);
     match result {
-        Ok((name, version, runtime, handler, yaml)) => {
-            let yaml_json = yaml.as_ref().map_or_else(|| "{}".to_string(), |c| c.raw.to_string());
+        Ok(facts) => {
+            let yaml_json = facts.yaml.as_ref().map_or_else(|| "{}".to_string(), |c| c.raw.to_string());
             Ok(Prepared {
-                name,
-                version,
-                runtime,
-                handler,
+                name: facts.name,
+                version: facts.version,
+                runtime: facts.runtime,
+                handler: facts.handler,
                 envelope: config.service_envelope.clone().unwrap_or_default(),
                 model_dir,
-                yaml,
+                yaml: facts.yaml,
                 yaml_json,
+                requirements_file: facts.requirements_file,
                 cleanup,
             })
         }
@@ -182,7 +185,15 @@ pub async fn prepare(url: &str, ov: &Overrides, config: &Config, unpack_root: &P
     }
 }
 
-type ModelFacts = (String, String, String, String, Option<ModelConfig>);
+/// What the manifest (after overrides) and model-config.yaml say.
+struct ModelFacts {
+    name: String,
+    version: String,
+    runtime: String,
+    handler: String,
+    yaml: Option<ModelConfig>,
+    requirements_file: Option<String>,
+}
 
 fn read_model(url: &str, ov: &Overrides, config: &Config, dir: &Path) -> Result<ModelFacts, StoreError> {
     let loaded = mar::model_dir::load(dir).map_err(|e| StoreError::InvalidModel(e.to_string()))?;
@@ -218,7 +229,14 @@ fn read_model(url: &str, ov: &Overrides, config: &Config, dir: &Path) -> Result<
         .or_else(|| config.default_service_handler.clone())
         .unwrap_or_default();
     let version = model.model_version.clone().unwrap_or_else(|| "1.0".into());
-    Ok((name, version, runtime, handler, loaded.config))
+    Ok(ModelFacts {
+        name,
+        version,
+        runtime,
+        handler,
+        yaml: loaded.config,
+        requirements_file: model.requirements_file.clone().filter(|r| !r.is_empty()),
+    })
 }
 
 /// TorchServe's tgz rule: a folder holding exactly one entry that is a folder means that folder.

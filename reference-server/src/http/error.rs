@@ -22,6 +22,8 @@ pub enum ApiError {
     ModelVersionNotFound(String),
     BadRequest(String),
     InvalidModel(String),
+    /// TorchServe's generic ModelException (400)
+    Model { message: String, cause: Option<String> },
     InvalidKey(String),
     DownloadArchive { message: String, cause: String },
     Conflict(String),
@@ -48,6 +50,7 @@ impl ApiError {
             ApiError::ModelVersionNotFound(m) => (404, "ModelVersionNotFoundException", m.clone(), None),
             ApiError::BadRequest(m) => (400, "BadRequestException", m.clone(), None),
             ApiError::InvalidModel(m) => (400, "InvalidModelException", m.clone(), None),
+            ApiError::Model { message, cause } => (400, "ModelException", message.clone(), cause.clone()),
             ApiError::InvalidKey(m) => (400, "InvalidKeyException", m.clone(), None),
             ApiError::DownloadArchive { message, cause } => {
                 (400, "DownloadArchiveException", message.clone(), Some(cause.clone()))
@@ -161,6 +164,15 @@ impl From<LifecycleError> for ApiError {
                     other => other.to_string(),
                 };
                 ApiError::Internal { code: status, message, cause: Some(line) }
+            }
+            LifecycleError::Dependencies(e) => {
+                let cause = match &e {
+                    crate::dependencies::DependencyError::Failed { output, .. } => {
+                        output.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string)
+                    }
+                    crate::dependencies::DependencyError::NotUnpacked(_) => None,
+                };
+                ApiError::Model { message: e.to_string(), cause }
             }
             LifecycleError::StopTimeout(name) => {
                 ApiError::RequestTimeout(format!("Timed out while cleaning resources: {name}"))
