@@ -3,7 +3,7 @@
 //! response conventions on every answer, `/proc` helpers and snapshot redactions.
 //!
 //! Each test binary uses a part of this module.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod client;
 pub mod file_server;
