@@ -1,8 +1,12 @@
 //! The checks, one file per contract area. Each file has a `CHECKS` catalogue table and a
 //! `run` function that reports every id of its table through `Session::check`.
 mod common;
+mod context;
+mod decoding;
+mod entry_points;
 mod inference;
 pub mod lifecycle;
+mod outputs;
 
 use crate::harness::{CheckSpec, Group, GroupDef};
 
@@ -11,6 +15,10 @@ pub fn groups() -> Vec<GroupDef> {
     vec![
         GroupDef { group: Group::Inference, checks: inference::CHECKS, run: inference::run },
         GroupDef { group: Group::Lifecycle, checks: lifecycle::CHECKS, run: lifecycle::run },
+        GroupDef { group: Group::Decoding, checks: decoding::CHECKS, run: decoding::run },
+        GroupDef { group: Group::Context, checks: context::CHECKS, run: context::run },
+        GroupDef { group: Group::Outputs, checks: outputs::CHECKS, run: outputs::run },
+        GroupDef { group: Group::EntryPoints, checks: entry_points::CHECKS, run: entry_points::run },
     ]
 }
 
