@@ -8,6 +8,7 @@
 pub mod client;
 pub mod file_server;
 pub mod procs;
+pub mod prometheus;
 pub mod redact;
 pub mod server;
 
