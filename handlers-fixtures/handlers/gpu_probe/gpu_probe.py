@@ -2,6 +2,7 @@
 where a tensor put on that device actually landed. Torch is optional."""
 import importlib.util
 import os
+import time
 
 
 def _probe(gpu_id):
@@ -31,5 +32,11 @@ def _probe(gpu_id):
 def handle(data, context):
     if data is None:
         return None
+    # {"sleep": s} keeps this worker busy so concurrent requests reach the others.
+    for row in data:
+        body = row.get("body", row.get("data"))
+        if isinstance(body, dict) and body.get("sleep"):
+            time.sleep(float(body["sleep"]))
+            break
     report = _probe(context.system_properties.get("gpu_id"))
     return [report for _ in data]
