@@ -230,6 +230,11 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// A response that never crossed a network, for unit tests of assertion helpers.
+    pub fn for_tests(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
+        Self { status, headers, body, request: "(test)".into() }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }

@@ -1,5 +1,5 @@
 //! Contract §3: the Context object as the handler sees it.
-use futures_util::future::BoxFuture;
+use futures_util::future::LocalBoxFuture;
 use handlers_fixtures::{BuildOptions, ConfigChoice};
 use serde_json::{Value, json};
 
@@ -30,7 +30,7 @@ pub const CHECKS: &[CheckSpec] = &[
 const ECHO: &str = "ctx_echo";
 const PLAIN: &str = "ctx_plain";
 
-pub fn run(s: &Session) -> BoxFuture<'_, anyhow::Result<()>> {
+pub fn run(s: &Session) -> LocalBoxFuture<'_, anyhow::Result<()>> {
     Box::pin(body(s))
 }
 

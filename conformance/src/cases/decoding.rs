@@ -1,6 +1,6 @@
 //! Contract §2.1: what `data` looks like — one dict per request, parameter name → value,
 //! values decoded by content type (JSON → parsed, text/* → str, else bytearray).
-use futures_util::future::BoxFuture;
+use futures_util::future::LocalBoxFuture;
 use serde_json::{Value, json};
 
 use super::common::*;
@@ -35,7 +35,7 @@ pub const CHECKS: &[CheckSpec] = &[
 
 const ECHO: &str = "dec_echo";
 
-pub fn run(s: &Session) -> BoxFuture<'_, anyhow::Result<()>> {
+pub fn run(s: &Session) -> LocalBoxFuture<'_, anyhow::Result<()>> {
     Box::pin(body(s))
 }
 

@@ -1,5 +1,5 @@
 //! Contract §1.4 and §2.3: how the handler string resolves, initialisation, and load failures.
-use futures_util::future::BoxFuture;
+use futures_util::future::LocalBoxFuture;
 use serde_json::{Value, json};
 
 use super::common::*;
@@ -28,7 +28,7 @@ const FN_HANDLE: &str = "ent_fn_handle";
 const CLASS: &str = "ent_class";
 const DOTPY: &str = "ent_dotpy";
 
-pub fn run(s: &Session) -> BoxFuture<'_, anyhow::Result<()>> {
+pub fn run(s: &Session) -> LocalBoxFuture<'_, anyhow::Result<()>> {
     Box::pin(body(s))
 }
 

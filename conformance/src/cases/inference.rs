@@ -1,5 +1,5 @@
 //! Contract §0 conventions and §5: ping, predictions routing, errors, metrics, API docs.
-use futures_util::future::BoxFuture;
+use futures_util::future::LocalBoxFuture;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -44,7 +44,7 @@ pub const CHECKS: &[CheckSpec] = &[
     should("MGMT-4.7-02", G, "OPTIONS / on the management port answers an OpenAPI document"),
 ];
 
-pub fn run(s: &Session) -> BoxFuture<'_, anyhow::Result<()>> {
+pub fn run(s: &Session) -> LocalBoxFuture<'_, anyhow::Result<()>> {
     Box::pin(body(s))
 }
 

@@ -3,7 +3,7 @@
 //! snapshot `conformance/snapshots/lifecycle.snap`, shared by every target.
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
+use futures_util::future::LocalBoxFuture;
 use handlers_fixtures::{BuildOptions, ConfigChoice};
 use serde_json::{Value, json};
 
@@ -67,7 +67,7 @@ const ALPHA: &str = "lc_alpha";
 const BETA: &str = "lc_beta";
 const GAMMA: &str = "lc_gamma";
 
-pub fn run(s: &Session) -> BoxFuture<'_, anyhow::Result<()>> {
+pub fn run(s: &Session) -> LocalBoxFuture<'_, anyhow::Result<()>> {
     Box::pin(body(s))
 }
 

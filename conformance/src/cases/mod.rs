@@ -1,5 +1,7 @@
 //! The checks, one file per contract area. Each file has a `CHECKS` catalogue table and a
 //! `run` function that reports every id of its table through `Session::check`.
+mod archives;
+mod batching;
 mod common;
 mod context;
 mod decoding;
@@ -7,6 +9,10 @@ mod entry_points;
 mod inference;
 pub mod lifecycle;
 mod outputs;
+mod scaling;
+mod security;
+mod timeouts;
+mod gpu;
 
 use crate::harness::{CheckSpec, Group, GroupDef};
 
@@ -19,6 +25,12 @@ pub fn groups() -> Vec<GroupDef> {
         GroupDef { group: Group::Context, checks: context::CHECKS, run: context::run },
         GroupDef { group: Group::Outputs, checks: outputs::CHECKS, run: outputs::run },
         GroupDef { group: Group::EntryPoints, checks: entry_points::CHECKS, run: entry_points::run },
+        GroupDef { group: Group::Archives, checks: archives::CHECKS, run: archives::run },
+        GroupDef { group: Group::Batching, checks: batching::CHECKS, run: batching::run },
+        GroupDef { group: Group::Scaling, checks: scaling::CHECKS, run: scaling::run },
+        GroupDef { group: Group::Timeouts, checks: timeouts::CHECKS, run: timeouts::run },
+        GroupDef { group: Group::Gpu, checks: gpu::CHECKS, run: gpu::run },
+        GroupDef { group: Group::Security, checks: security::CHECKS, run: security::run },
     ]
 }
 

@@ -1,5 +1,5 @@
 //! Contract §2.2: what the handler returns, the response metadata it sets, and its errors.
-use futures_util::future::BoxFuture;
+use futures_util::future::LocalBoxFuture;
 use serde_json::{Value, json};
 
 use super::common::*;
@@ -34,7 +34,7 @@ const ERRORS: &str = "out_errors";
 const OUTPUTS: &str = "out_outputs";
 const STREAM: &str = "out_stream";
 
-pub fn run(s: &Session) -> BoxFuture<'_, anyhow::Result<()>> {
+pub fn run(s: &Session) -> LocalBoxFuture<'_, anyhow::Result<()>> {
     Box::pin(body(s))
 }
 

@@ -2,6 +2,7 @@
 //! nothing about TorchServe; the checks themselves live in `crate::cases`.
 mod outcome;
 mod progress;
+pub mod property;
 mod report;
 mod runner;
 mod selection;

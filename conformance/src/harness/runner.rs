@@ -1,7 +1,7 @@
 //! Runs the groups one after another, each followed by its teardown.
 use std::time::Instant;
 
-use futures_util::future::BoxFuture;
+use futures_util::future::LocalBoxFuture;
 
 use super::report::Report;
 use super::session::{Gate, RunOptions, Session};
@@ -9,7 +9,7 @@ use super::spec::{CheckSpec, Group};
 use crate::target::Target;
 
 /// A group's body: registers what it needs and reports its checks.
-pub type GroupRun = for<'a> fn(&'a Session) -> BoxFuture<'a, anyhow::Result<()>>;
+pub type GroupRun = for<'a> fn(&'a Session) -> LocalBoxFuture<'a, anyhow::Result<()>>;
 
 /// A group of checks: its catalogue entries and the function that runs them.
 #[derive(Clone, Copy)]
