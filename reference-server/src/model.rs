@@ -165,13 +165,15 @@ impl ModelVersion {
 
     /// Stops every worker and answers every queued job (unregister, shutdown).
     pub async fn shutdown(&self, stop_timeout: Duration) -> bool {
-        for job in self.spec.queue.close() {
-            job.finish(Err(JobError::Cancelled(self.spec.name.clone())));
-        }
+        // Stop the slots before closing the queue: a worker that saw the queue close first
+        // would take it for a dead process and count a restart.
         let slots = std::mem::take(&mut self.workers.lock().await.slots);
         self.slot_count.store(0, Ordering::Relaxed);
         for slot in &slots {
             slot.stop();
+        }
+        for job in self.spec.queue.close() {
+            job.finish(Err(JobError::Cancelled(self.spec.name.clone())));
         }
         let mut in_time = true;
         for slot in slots.iter().rev() {
