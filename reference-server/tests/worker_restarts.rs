@@ -112,3 +112,19 @@ fn failing_loads_fail_scale_and_end_in_unhealthy() {
     assert_eq!(s.predict_json("echo", &json!({})).status, 200, "the other model was never affected");
 }
 
+
+/// Stopping a worker on purpose (unregister, scale-down) is not a failure: no restart is
+/// counted and nothing is logged as a failed worker.
+#[test]
+fn unregister_and_scale_down_are_not_failures() {
+    let s = ServerOptions::default().fixture("echo").start();
+    for round in 0..4 {
+        let name = format!("e{round}");
+        s.register_ok(&format!("url=echo.mar&model_name={name}&initial_workers=3&synchronous=true"));
+        s.scale_ok(&name, 2);
+        assert_eq!(s.mgmt("DELETE", &format!("/models/{name}")).status, 200);
+    }
+    let metrics = s.get(Api::Metrics, "/metrics").text();
+    assert!(!metrics.contains("ts_worker_restarts_total{"), "restarts counted:\n{metrics}");
+    assert!(!s.log().contains("worker failed"), "a stop logged as a failure:\n{}", s.log());
+}
