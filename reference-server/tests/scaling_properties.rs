@@ -215,3 +215,77 @@ fn register_scale_unregister_sequences_match_the_model() {
     assert_eq!(s.worker_processes().len(), 2);
     assert!(s.stop_with(libc::SIGTERM).success());
 }
+
+/// Scaling while clients keep sending: every request gets exactly one answer, which is its own
+/// 200, `Worker died.` (a batch on a removed worker may end either way, contract §6.2) or the
+/// no-worker 503 while the model has no worker; afterwards only the wanted workers run.
+#[test]
+fn scaling_under_load_answers_every_request_once() {
+    use std::sync::atomic::AtomicBool;
+    let s = ServerOptions::default().fixture("batch_recorder").start();
+    s.register_ok("url=batch_recorder.mar&model_name=busy&batch_size=2&max_batch_delay=10&initial_workers=3&synchronous=true");
+    let url = format!("{}/predictions/busy", s.base(common::Api::Inference));
+    let done = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let no_worker = "Model \"busy\" has no worker to serve inference request. Please use scale workers API to add workers. \
+                     If this is a sequence inference, please check if it is closed, or expired; or exceeds maxSequenceJobQueueSize";
+    let answers: Vec<(String, u16, String, String)> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..3)
+            .map(|c| {
+                let (url, done, stop) = (&url, &done, &stop);
+                scope.spawn(move || {
+                    let client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build().expect("client");
+                    let mut out = Vec::new();
+                    let mut i = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        let tag = format!("c{c}-{i}");
+                        i += 1;
+                        let r = client.post(url).json(&json!({"tag": tag, "sleep": 0.05})).send().expect("an answer");
+                        let id = r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                        out.push((tag, r.status().as_u16(), id, r.text().unwrap_or_default()));
+                        done.fetch_add(1, Ordering::SeqCst);
+                    }
+                    out
+                })
+            })
+            .collect();
+        let progress = |n: usize| {
+            let target = done.load(Ordering::SeqCst) + n;
+            wait_for(Duration::from_secs(60), "requests to complete", || (done.load(Ordering::SeqCst) >= target).then_some(()));
+        };
+        progress(6);
+        for min in [1, 2, 0, 3, 1] {
+            s.scale_ok("busy", min);
+            progress(6);
+        }
+        stop.store(true, Ordering::SeqCst);
+        clients.into_iter().flat_map(|c| c.join().expect("client")).collect()
+    });
+    let mut seen_ids = std::collections::BTreeSet::new();
+    let (mut ok, mut died, mut none) = (0, 0, 0);
+    for (tag, status, id, body) in &answers {
+        assert!(seen_ids.insert(id.clone()), "request id {id} answered twice");
+        match status {
+            200 => {
+                let v: serde_json::Value = serde_json::from_str(body).expect("report");
+                assert_eq!(v["echo"]["tag"], tag.as_str(), "someone else's answer");
+                assert_eq!(v["my_request_id"], id.as_str());
+                ok += 1;
+            }
+            500 => {
+                assert_eq!(serde_json::from_str::<serde_json::Value>(body).ok(), Some(json!({"code": 500, "type": "InternalServerException", "message": "Worker died."})));
+                died += 1;
+            }
+            503 => {
+                let v: serde_json::Value = serde_json::from_str(body).expect("error");
+                assert_eq!(v["message"], no_worker, "{body}");
+                none += 1;
+            }
+            other => panic!("{tag}: unexpected {other}: {body}"),
+        }
+    }
+    eprintln!("scaling under load: {ok} served, {died} worker died, {none} no worker");
+    assert!(ok > 0 && none > 0, "the load spanned the 0-worker phase");
+    assert_eq!(s.worker_pids("busy").len(), 1);
+    assert_eq!(s.worker_processes().len(), 1, "{:?}", s.worker_processes());
+}
