@@ -226,4 +226,24 @@ fn header_spelling(s: &TestServer) {
     assert_eq!(seen["headers"]["lower-case"], "v2");
     assert_eq!(seen["headers"]["Content-Type"], "application/json");
     assert!(seen["headers"].get("x-mixed-case").is_none(), "only the spelling sent: {}", seen["headers"]);
+
+    // Two pipelined requests on one connection, the first with a chunked body that looks like
+    // headers: each handler call sees its own request's names, spelled as sent.
+    let fake = "X-Fake: no\r\n\r\nGET / HTTP/1.1\r\n";
+    let request = format!(
+        "POST /predictions/echo HTTP/1.1\r\nHost: x\r\nX-First: 1\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{fake}\r\n0\r\n\r\n\
+         POST /predictions/echo HTTP/1.1\r\nHost: x\r\nX-Second-Header: yes\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+        fake.len()
+    );
+    let responses = common::client::split_responses(&common::client::raw_exchange(&s.inference, &request));
+    assert_eq!(responses.len(), 2, "two answers on one connection");
+    let first: Value = serde_json::from_slice(&responses[0].2).expect("echo JSON");
+    let second: Value = serde_json::from_slice(&responses[1].2).expect("echo JSON");
+    assert_eq!((responses[0].0, responses[1].0), (200, 200));
+    assert_eq!(first["values"]["body"], fake, "the chunked body arrives whole");
+    assert_eq!(first["headers"]["X-First"], "1", "{}", first["headers"]);
+    assert!(first["headers"].get("X-Fake").is_none() && first["headers"].get("X-Second-Header").is_none(), "{}", first["headers"]);
+    assert_eq!(second["headers"]["X-Second-Header"], "yes", "{}", second["headers"]);
+    assert!(second["headers"].get("X-First").is_none(), "{}", second["headers"]);
 }

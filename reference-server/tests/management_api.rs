@@ -318,3 +318,37 @@ fn management_routing_404_405_and_description() {
     // Metrics port: only /metrics.
     check_error(&s.get(Api::Metrics, "/models"), 404, "ResourceNotFoundException", not_found);
 }
+
+/// Unregister with one request in the worker and one waiting: the first is finished, the second
+/// is answered (503) instead of being left without an answer.
+#[test]
+fn unregister_answers_in_flight_and_queued_requests() {
+    let slow = BuildOptions { config: handlers_fixtures::ConfigChoice::Yaml("responseTimeout: 60\n".into()), ..BuildOptions::default() };
+    let s = ServerOptions::default().fixture_with("slow", slow).start();
+    s.register_ok("url=slow.mar&initial_workers=1&synchronous=true");
+    let send = |sleep: f64| {
+        let url = format!("{}/predictions/slow", s.base(Api::Inference));
+        std::thread::spawn(move || {
+            let c = reqwest::blocking::Client::builder().no_proxy().build().expect("client");
+            let r = c.post(url).json(&json!({"sleep": sleep})).send().expect("an answer");
+            (r.status().as_u16(), r.text().unwrap_or_default())
+        })
+    };
+    let in_flight = send(1.5);
+    wait_for(Duration::from_secs(30), "the first request to reach the worker", || {
+        let m = s.get(Api::Metrics, "/metrics").text();
+        m.lines().any(|l| l.starts_with("ts_batch_size_count{model_name=\"slow\"")).then_some(())
+    });
+    let queued = send(0.0);
+    wait_for(Duration::from_secs(30), "the second request to queue", || {
+        (s.describe("slow")[0]["jobQueueStatus"]["pendingRequests"] == 1).then_some(())
+    });
+    check_status(&s.mgmt("DELETE", "/models/slow"), 200, "Model \"slow\" unregistered");
+    let (status, body) = in_flight.join().expect("thread");
+    assert_eq!(status, 200, "the batch in the worker is finished: {body}");
+    let (status, body) = queued.join().expect("thread");
+    assert_eq!(status, 503, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("error body");
+    assert_eq!(v["type"], "ServiceUnavailableException", "{v}");
+    assert!(s.worker_processes().is_empty());
+}

@@ -122,6 +122,13 @@ fn config_keys_env_vars_and_flags() {
     let seen = s.predict_json("bare", &json!({"a": 1})).handler_json();
     assert_eq!(seen["types"]["body"], "bytearray", "{seen}");
     assert_eq!(seen["manifest"], serde_json::Value::Null, "no manifest: {seen}");
+
+    // A handler answer above max_response_size: 500 Worker died.; smaller ones still pass.
+    let s = ServerOptions::default().prop("max_response_size", "3000").fixture("echo").start();
+    s.register_ok("url=echo.mar&initial_workers=1");
+    let r = s.req(Api::Inference, "POST", "/predictions/echo").body("text/plain", "x".repeat(4000)).send();
+    assert_eq!(r.error(), (500, "InternalServerException".to_string(), "Worker died.".to_string()));
+    assert_eq!(s.req(Api::Inference, "POST", "/predictions/echo").body("text/plain", "x").send().status, 200);
 }
 
 #[test]

@@ -155,12 +155,7 @@ impl Reply {
 /// One raw HTTP/1.1 exchange (`Connection: close`), for what a client library would normalise
 /// (header spelling). Returns the status, the header lines and the body.
 pub fn raw_http(addr: &str, request: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
-    stream.write_all(request.as_bytes()).expect("write request");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read response");
+    let raw = raw_exchange(addr, request);
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
@@ -170,4 +165,39 @@ pub fn raw_http(addr: &str, request: &str) -> (u16, Vec<(String, String)>, Vec<u
         .map(|(k, v)| (k.to_string(), v.trim().to_string()))
         .collect();
     (status, headers, raw[split + 4..].to_vec())
+}
+
+/// Writes `request` (one or several pipelined requests, the last with `Connection: close`) and
+/// reads everything until the server closes.
+pub fn raw_exchange(addr: &str, request: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    raw
+}
+
+/// Parses consecutive HTTP/1.1 responses framed by Content-Length (what pipelined requests on
+/// one connection get back).
+pub fn split_responses(mut raw: &[u8]) -> Vec<(u16, Vec<(String, String)>, Vec<u8>)> {
+    let mut out = Vec::new();
+    while !raw.is_empty() {
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).expect("status line");
+        let headers: Vec<(String, String)> =
+            lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.trim().to_string())).collect();
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .expect("content-length");
+        let body_start = split + 4;
+        out.push((status, headers, raw[body_start..body_start + len].to_vec()));
+        raw = &raw[body_start + len..];
+    }
+    out
 }
