@@ -247,3 +247,31 @@ fn header_spelling(s: &TestServer) {
     assert_eq!(second["headers"]["X-Second-Header"], "yes", "{}", second["headers"]);
     assert!(second["headers"].get("X-First").is_none(), "{}", second["headers"]);
 }
+
+/// A full job queue answers 503 with the same text as "no worker" (contract §5.2).
+#[test]
+fn full_queue_answers_503() {
+    let yaml = handlers_fixtures::ConfigChoice::Yaml("responseTimeout: 60\njobQueueSize: 1\n".into());
+    let s = ServerOptions::default().fixture_with("slow", handlers_fixtures::BuildOptions { config: yaml, ..Default::default() }).start();
+    s.register_ok("url=slow.mar&initial_workers=1&synchronous=true");
+    assert_eq!(s.describe("slow")[0]["jobQueueStatus"], json!({"remainingCapacity": 1, "pendingRequests": 0}));
+    let send = |sleep: f64| {
+        let url = format!("{}/predictions/slow", s.base(Api::Inference));
+        std::thread::spawn(move || {
+            let c = reqwest::blocking::Client::builder().no_proxy().build().expect("client");
+            c.post(url).json(&json!({"sleep": sleep})).send().expect("an answer").status().as_u16()
+        })
+    };
+    let busy = send(1.5);
+    common::wait_for(std::time::Duration::from_secs(30), "the first request to reach the worker", || {
+        let m = s.get(Api::Metrics, "/metrics").text();
+        m.lines().any(|l| l.starts_with("ts_batch_size_count{model_name=\"slow\"")).then_some(())
+    });
+    let waiting = send(0.0);
+    common::wait_for(std::time::Duration::from_secs(30), "the second request to queue", || {
+        (s.describe("slow")[0]["jobQueueStatus"] == json!({"remainingCapacity": 0, "pendingRequests": 1})).then_some(())
+    });
+    let r = s.predict_json("slow", &json!({"sleep": 0}));
+    check_error(&r, 503, "ServiceUnavailableException", &format!("Model \"slow\" {NO_WORKER}"));
+    assert_eq!((busy.join().expect("thread"), waiting.join().expect("thread")), (200, 200));
+}

@@ -261,3 +261,26 @@ fn start_and_stop_run_the_server_in_the_background() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("torchserve-rs is not currently running."));
     assert!(log().contains("stopping workers"), "the log went to logs/torchserve-rs.log");
 }
+
+#[test]
+fn bad_configurations_stop_the_start_with_a_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let cases: Vec<(ServerOptions, &str)> = vec![
+        (ServerOptions::default().prop("job_queue_size", "${TSRS_TEST_UNSET_VAR}"), "TSRS_TEST_UNSET_VAR"),
+        (ServerOptions::default().prop("job_queue_size", "lots"), "job_queue_size"),
+        (ServerOptions::default().prop("inference_address", &format!("http://127.0.0.1:{port}")), "cannot bind inference address"),
+        (ServerOptions::default().prop("worker_binary", "/nonexistent/ts-worker"), "/nonexistent/ts-worker"),
+        (ServerOptions::default().arg("--ts-config").arg("missing.properties"), "missing.properties"),
+    ];
+    for (opts, needle) in cases {
+        let (status, log) = opts.start_failure();
+        assert!(!status.success(), "{needle}: exit {status}");
+        assert!(log.contains(needle), "the reason names {needle:?}:\n{log}");
+    }
+    drop(taken);
+    // ${VAR} placeholders are expanded from the environment.
+    let s = ServerOptions::default().prop("initial_worker_port", "${TSRS_TEST_PORT}").env("TSRS_TEST_PORT", "9700").fixture("echo").start();
+    s.register_ok("url=echo.mar&initial_workers=1");
+    assert_eq!(s.describe("echo")[0]["workers"][0]["id"], "9700");
+}

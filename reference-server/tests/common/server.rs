@@ -101,6 +101,11 @@ impl ServerOptions {
     pub fn start(self) -> TestServer {
         TestServer::start(self)
     }
+
+    /// For configurations the server must refuse: its exit status and log.
+    pub fn start_failure(self) -> (ExitStatus, String) {
+        TestServer::start_failure(self)
+    }
 }
 
 pub struct TestServer {
@@ -122,6 +127,28 @@ impl TestServer {
     }
 
     fn start(opts: ServerOptions) -> TestServer {
+        let mut server = Self::spawn(opts);
+        let ready = server.wait_ready();
+        server.inference = ready["inference"].as_str().expect("inference address").to_string();
+        server.management = ready["management"].as_str().expect("management address").to_string();
+        server.metrics = ready["metrics"].as_str().map(String::from);
+        assert_eq!(ready["pid"].as_u64(), Some(u64::from(server.pid)), "ready file pid");
+        server
+    }
+
+    /// Starts a server that must refuse to start: returns its exit status and log.
+    fn start_failure(opts: ServerOptions) -> (ExitStatus, String) {
+        let mut server = Self::spawn(opts);
+        let mut child = server.child.take().expect("child");
+        let ready = server.dir.path().join("ready.json");
+        let status = wait_for(Duration::from_secs(60), "the server to give up", || {
+            assert!(!ready.exists(), "the server started; log:\n{}", server.log());
+            child.try_wait().expect("try_wait")
+        });
+        (status, server.log())
+    }
+
+    fn spawn(opts: ServerOptions) -> TestServer {
         let dir = tempfile::Builder::new().prefix("tsrs-test-").tempdir().expect("temp dir");
         let store = dir.path().join("store");
         fs::create_dir_all(&store).expect("store dir");
@@ -158,7 +185,7 @@ impl TestServer {
         }
         let child = cmd.spawn().expect("start torchserve-rs");
         let pid = child.id();
-        let mut server = TestServer {
+        TestServer {
             child: Some(child),
             dir,
             pid,
@@ -167,13 +194,7 @@ impl TestServer {
             metrics: None,
             client: Client::new(),
             bearer: None,
-        };
-        let ready = server.wait_ready();
-        server.inference = ready["inference"].as_str().expect("inference address").to_string();
-        server.management = ready["management"].as_str().expect("management address").to_string();
-        server.metrics = ready["metrics"].as_str().map(String::from);
-        assert_eq!(ready["pid"].as_u64(), Some(u64::from(pid)), "ready file pid");
-        server
+        }
     }
 
     /// Polls for the ready file while checking the child is alive.
