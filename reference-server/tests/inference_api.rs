@@ -65,6 +65,7 @@ fn inference_routes_errors_and_outputs() {
     streaming(&s);
     echo_snapshot(&s);
     header_spelling(&s);
+    error_closes_the_connection(&s);
 }
 
 fn ping_and_description(s: &TestServer) {
@@ -182,6 +183,28 @@ fn output_types(s: &TestServer) {
     assert_eq!(r.status, 201);
     assert_eq!(r.header("content-type"), Some("application/x-made"));
     assert_eq!(r.header("x-custom"), Some("yes"));
+    // The reason phrase the handler set is on the status line.
+    let body = r#"{"type": "str", "status": 299, "phrase": "Custom Phrase"}"#;
+    let request = format!(
+        "POST /predictions/outputs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let raw = common::client::raw_exchange(&s.inference, &request);
+    assert!(raw.starts_with(b"HTTP/1.1 299 Custom Phrase\r\n"), "{}", String::from_utf8_lossy(&raw));
+}
+
+/// After an error the server closes the connection (it said `Connection: close`).
+fn error_closes_the_connection(s: &TestServer) {
+    // No `Connection: close` from the client: only the server can end this exchange, and
+    // reading to the end returns only when it does.
+    let raw = common::client::raw_exchange(&s.inference, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    let responses = common::client::split_responses(&raw);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].0, 404);
+    // A success keeps it open: the second request on the connection is answered too.
+    let request = "GET /ping HTTP/1.1\r\nHost: x\r\n\r\nGET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let responses = common::client::split_responses(&common::client::raw_exchange(&s.inference, request));
+    assert_eq!(responses.iter().map(|r| r.0).collect::<Vec<_>>(), [200, 200]);
 }
 
 fn streaming(s: &TestServer) {

@@ -106,3 +106,21 @@ fn config_keys_open_both_gates() {
     strict.set_bearer(Some(&key(&k, "management")));
     check_error(&strict.register("url=echo.mar"), 405, "MethodNotAllowedException", NOT_ALLOWED);
 }
+
+/// Inference and management keys expire after token_expiration_min; the API key does not, and
+/// a key made by /token starts a new lifetime.
+#[test]
+fn keys_expire_and_refresh() {
+    // 0.1 min = 6 s: long enough to use a fresh key, short enough to wait out.
+    let mut s = ServerOptions::secure_defaults().prop("token_expiration_min", "0.1").start();
+    let k = keys(&s);
+    s.set_bearer(Some(&key(&k, "inference")));
+    common::wait_for(std::time::Duration::from_secs(60), "the inference key to expire", || {
+        (s.get(Api::Inference, "/ping").status == 400).then_some(())
+    });
+    check_error(&s.get(Api::Inference, "/ping"), 400, "InvalidKeyException", TOKEN_FAILED);
+    s.set_bearer(Some(&key(&k, "API")));
+    assert_eq!(s.mgmt("GET", "/token?type=inference").status, 200, "the API key never expires");
+    s.set_bearer(Some(&key(&keys(&s), "inference")));
+    assert_eq!(s.get(Api::Inference, "/ping").status, 200, "a refreshed key works");
+}
