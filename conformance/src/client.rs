@@ -279,8 +279,16 @@ impl Resp {
         self.expect_status(code)?;
         let v = self.json()?;
         let keys: Vec<&str> = v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
-        if keys != ["code", "type", "message"] {
-            return Err(self.fail(format!("error body keys should be [code, type, message] in order, got {keys:?}")));
+        // TorchServe writes exactly these three. The reference server may append a `cause`
+        // string (a documented extension with the Python error); clients reading the three
+        // fields see no difference, so it is accepted and nothing else is.
+        let extension_ok = match keys.get(3..) {
+            Some([]) | None => true,
+            Some(["cause"]) => v["cause"].is_string(),
+            Some(_) => false,
+        };
+        if keys.get(..3) != Some(&["code", "type", "message"][..]) || !extension_ok {
+            return Err(self.fail(format!("error body keys should be [code, type, message] in order (optionally then cause), got {keys:?}")));
         }
         if v["code"] != code {
             return Err(self.fail(format!("body code should be {code}, got {}", v["code"])));
@@ -314,4 +322,40 @@ fn excerpt(bytes: &[u8]) -> String {
 /// Keys never appear in reports: keep 2 characters so a reader can tell keys apart.
 pub fn redact_key(key: &str) -> String {
     format!("{}***", key.chars().take(2).collect::<String>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, body: &str) -> Resp {
+        Resp::for_tests(status, vec![("content-type".into(), "application/json".into())], body.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn error_shape() {
+        let ok = r#"{"code": 404, "type": "ModelNotFoundException", "message": "Model not found: x"}"#;
+        assert!(resp(404, ok).expect_error(404, "ModelNotFoundException", "Model not found: x").is_ok());
+        assert!(resp(404, ok).expect_error(404, "ModelNotFoundException", "Model not found: y").is_err());
+        assert!(resp(400, ok).expect_error(404, "ModelNotFoundException", "Model not found: x").is_err(), "status");
+        let with_cause = r#"{"code": 500, "type": "T", "message": "m", "cause": "ValueError: x"}"#;
+        assert!(resp(500, with_cause).expect_error(500, "T", "m").is_ok());
+        let other = r#"{"code": 500, "type": "T", "message": "m", "extra": 1}"#;
+        assert!(resp(500, other).expect_error(500, "T", "m").is_err());
+        let reordered = r#"{"type": "T", "code": 500, "message": "m"}"#;
+        assert!(resp(500, reordered).expect_error(500, "T", "m").is_err());
+        let wrong_code = r#"{"code": 400, "type": "T", "message": "m"}"#;
+        assert!(resp(500, wrong_code).expect_error(500, "T", "m").is_err());
+    }
+
+    #[test]
+    fn status_message_shape() {
+        assert!(resp(200, "{\n  \"status\": \"Healthy\"\n}\n").expect_status_message(200, "Healthy").is_ok());
+        assert!(resp(200, r#"{"status": "Healthy", "x": 1}"#).expect_status_message(200, "Healthy").is_err());
+    }
+
+    #[test]
+    fn keys_are_redacted() {
+        assert_eq!(redact_key("abcdef"), "ab***");
+    }
 }

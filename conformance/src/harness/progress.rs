@@ -9,6 +9,8 @@ pub trait Progress: Send + Sync {
     fn group_started(&self, _group: Group, _runnable: usize) {}
     fn check_finished(&self, _record: &CheckRecord) {}
     fn group_finished(&self, _group: Group, _elapsed: Duration) {}
+    /// A group none of whose checks runs (all skipped or disabled).
+    fn group_skipped(&self, _group: Group, _checks: usize) {}
 }
 
 /// Prints nothing (library use, tests).
@@ -57,6 +59,12 @@ impl Progress for Console {
         } else if r.outcome.as_str() != "disabled" {
             eprint!("{}", if r.outcome.as_str() == "pass" { "." } else { "s" });
             let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn group_skipped(&self, group: Group, checks: usize) {
+        if self.verbose {
+            eprintln!("{} {} ({checks} checks, none to run)", self.paint("90", "==>"), group.as_str());
         }
     }
 

@@ -28,7 +28,10 @@ pub async fn run_groups(target: Target, opts: RunOptions, groups: &[GroupDef]) -
     for g in groups {
         let runnable = g.checks.iter().filter(|c| session.gate(c) == Gate::Run).count();
         if runnable == 0 {
+            session.quiet_group.store(true, std::sync::atomic::Ordering::Relaxed);
             session.finish_unreported(g.checks, "nothing to run");
+            session.quiet_group.store(false, std::sync::atomic::Ordering::Relaxed);
+            session.progress().group_skipped(g.group, g.checks.len());
             continue;
         }
         let group_started = Instant::now();

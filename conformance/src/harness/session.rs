@@ -51,6 +51,8 @@ pub struct Session {
     catalogue: HashMap<&'static str, CheckSpec>,
     workdir: tempfile::TempDir,
     state: Mutex<State>,
+    /// Set while a group that runs nothing is recorded, so progress stays quiet.
+    pub(crate) quiet_group: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -84,6 +86,7 @@ impl Session {
             catalogue: catalogue.iter().map(|c| (c.id, *c)).collect(),
             workdir: tempfile::tempdir()?,
             state: Mutex::new(State::default()),
+            quiet_group: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -149,7 +152,9 @@ impl Session {
 
     /// A check reported twice (e.g. in a loop) keeps its first failure.
     fn record(&self, record: CheckRecord) {
-        self.progress.check_finished(&record);
+        if !self.quiet_group.load(std::sync::atomic::Ordering::Relaxed) {
+            self.progress.check_finished(&record);
+        }
         let mut state = self.state();
         match state.records.get(record.spec.id) {
             Some(old) if old.outcome.is_fail() => {}
@@ -163,6 +168,8 @@ impl Session {
         self.state().records.contains_key(id)
     }
 
+    /// Records every check of `specs` nothing reported: skipped or disabled by its gate,
+    /// else failed with `why`.
     pub(crate) fn finish_unreported(&self, specs: &[CheckSpec], why: &str) {
         for spec in specs {
             if self.reported(spec.id) {
