@@ -84,6 +84,17 @@ fn register_from_every_source_with_its_errors() {
     let r = s.req(Api::Management, "POST", "/models").json(&json!({"model_name": "x"})).send();
     check_error(&r, 400, "BadRequestException", "Parameter url is required.");
 
+    // handler and runtime overrides; timeouts from the parameters when no yaml sets them.
+    let plain = BuildOptions { config: handlers_fixtures::ConfigChoice::None, ..named("fn_plain") };
+    s.add_fixture("fn_entry", plain);
+    let q = "url=fn_plain.mar&handler=fn_entry:handle&runtime=python3&response_timeout=5&startup_timeout=7&initial_workers=1";
+    check_status(&s.register(q), 200, &registered("fn_plain", "1.0", 1));
+    let r = s.predict_json("fn_plain", &json!({}));
+    assert_eq!(r.handler_json()["entry"], "handle", "the register handler wins over the manifest's");
+    let d = &s.describe("fn_plain")[0];
+    let got = (d["runtime"].as_str(), d["responseTimeout"].as_u64(), d["startupTimeout"].as_u64());
+    assert_eq!(got, (Some("python3"), Some(5), Some(7)), "{d}");
+
     // A folder in the store, an absolute folder, and a .tar.gz with a root folder.
     let folder = BuildOptions { format: ArchiveFormat::NoArchive, ..named("echo_dir") };
     s.add_fixture("echo", folder);
