@@ -71,7 +71,9 @@ fn send_all(s: &TestServer, model: &str, tag: &str, plan: &[(u64, f64)], timeout
 
 /// The batch invariants over every successful answer; returns the batches (request ids) seen.
 fn check_batches(ok: &[&Sent], batch_size: u64, max_delay_ms: u64, busy_s: f64) -> Vec<Vec<String>> {
-    let mut batches: BTreeMap<(u64, u64), (Vec<String>, Vec<&Sent>)> = BTreeMap::new();
+    // (pid, call number) → (the batch's request ids, the members that answered)
+    type Batches<'a> = BTreeMap<(u64, u64), (Vec<String>, Vec<&'a Sent>)>;
+    let mut batches: Batches<'_> = BTreeMap::new();
     for sent in ok {
         let r = sent.report();
         assert_eq!(r["echo"]["tag"], sent.tag.as_str(), "{}: got someone else's answer: {r}", sent.tag);

@@ -80,16 +80,20 @@ fn ping_and_description(s: &TestServer) {
     for path in ["/ping", "/predictions/{model_name}", "/explanations/{model_name}"] {
         assert!(doc["paths"].get(path).is_some(), "inference description lacks {path}");
     }
+    insta::assert_json_snapshot!("openapi_inference", doc);
     check_error(&s.get(Api::Inference, "/"), 405, "MethodNotAllowedException", "Requested method is not allowed, please refer to API document.");
 
     let per_model = s.req(Api::Inference, "OPTIONS", "/predictions/echo").send();
     assert_eq!(per_model.status, 200, "{}", per_model.text());
-    assert!(per_model.json()["paths"].as_object().is_some_and(|p| !p.is_empty()));
+    let doc = per_model.json();
+    assert!(doc["paths"].as_object().is_some_and(|p| !p.is_empty()));
+    insta::assert_json_snapshot!("openapi_inference_echo", doc);
 }
 
 fn prediction_routes(s: &TestServer) {
     // (method, path, url_path header, explain header, query delivered)
-    let cases: &[(&str, &str, Option<&str>, Option<&str>, bool)] = &[
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, bool);
+    let cases: &[Case<'_>] = &[
         ("POST", "/predictions/echo", Some(""), Some("False"), false),
         ("PUT", "/predictions/echo", Some(""), Some("False"), false),
         ("GET", "/predictions/echo", Some(""), Some("False"), false),

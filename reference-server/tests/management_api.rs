@@ -245,6 +245,12 @@ fn describe_scale_set_default_unregister() {
     let meta = &c[0]["customizedMetadata"];
     assert_eq!(meta["headers"]["describe"], "True", "{meta}");
     assert_eq!(meta["len_data"], 1);
+    let mut c = c;
+    // The handler's view of the request (client headers, manifest) is the echo snapshot's job.
+    for k in ["headers", "manifest", "system_properties", "values", "keys", "types", "request_ids", "request_id"] {
+        c[0]["customizedMetadata"].as_object_mut().expect("metadata").remove(k);
+    }
+    insta::assert_json_snapshot!("describe_echo_customized", redact(&c));
     let r = s.mgmt("GET", "/models/echo/2.0?customized=true");
     check_error(&r, 503, "ServiceUnavailableException",
         "Model \"echo\" has no worker to serve describe request. Please use scale workers API to add workers.");
@@ -323,9 +329,14 @@ fn management_routing_404_405_and_description() {
     let doc = s.req(Api::Management, "OPTIONS", "/").send().json();
     assert_eq!(s.mgmt("GET", "/api-description").json(), doc);
     assert!(doc["paths"].get("/models").is_some(), "{doc}");
+    insta::assert_json_snapshot!("openapi_management", doc);
     let per_model = s.req(Api::Management, "OPTIONS", "/models/echo").send();
     assert_eq!(per_model.status, 200);
-    assert!(per_model.json()["paths"].as_object().is_some_and(|p| !p.is_empty()));
+    let doc = per_model.json();
+    assert!(doc["paths"].as_object().is_some_and(|p| !p.is_empty()));
+    insta::assert_json_snapshot!("openapi_management_echo", doc);
+    let metrics_doc = s.req(Api::Metrics, "OPTIONS", "/").send().json();
+    insta::assert_json_snapshot!("openapi_metrics", metrics_doc);
     // Metrics port: only /metrics.
     check_error(&s.get(Api::Metrics, "/models"), 404, "ResourceNotFoundException", not_found);
 }

@@ -152,9 +152,12 @@ impl Reply {
     }
 }
 
+/// Status, header lines (name as sent, value) and body of one raw HTTP response.
+pub type RawResponse = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// One raw HTTP/1.1 exchange (`Connection: close`), for what a client library would normalise
 /// (header spelling). Returns the status, the header lines and the body.
-pub fn raw_http(addr: &str, request: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+pub fn raw_http(addr: &str, request: &str) -> RawResponse {
     let raw = raw_exchange(addr, request);
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
@@ -181,7 +184,7 @@ pub fn raw_exchange(addr: &str, request: &str) -> Vec<u8> {
 
 /// Parses consecutive HTTP/1.1 responses framed by Content-Length (what pipelined requests on
 /// one connection get back).
-pub fn split_responses(mut raw: &[u8]) -> Vec<(u16, Vec<(String, String)>, Vec<u8>)> {
+pub fn split_responses(mut raw: &[u8]) -> Vec<RawResponse> {
     let mut out = Vec::new();
     while !raw.is_empty() {
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");

@@ -35,6 +35,8 @@ impl Exposition {
     }
 }
 
+type Labels = Vec<(String, String)>;
+
 fn valid_name(n: &str) -> bool {
     let mut c = n.chars();
     c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
@@ -116,11 +118,7 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
             let mut parts = rest.splitn(3, ' ');
             let (kw, name, arg) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             match kw {
-                "HELP" => {
-                    if !helped.insert(name.to_string()) {
-                        return Err(at("HELP repeated".into()));
-                    }
-                }
+                "HELP" if !helped.insert(name.to_string()) => return Err(at("HELP repeated".into())),
                 "TYPE" => {
                     if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&arg) {
                         return Err(at(format!("unknown type {arg:?}")));
@@ -168,7 +166,8 @@ fn check_histograms(exp: &Exposition) -> Result<(), String> {
         if kind != "histogram" {
             continue;
         }
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        // labels without `le` → (le, cumulative count) per bucket
+        let mut series: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
         for s in exp.samples.iter().filter(|s| s.name == format!("{family}_bucket")) {
             let le = s.labels.get("le").ok_or(format!("{family}: bucket without le"))?;
             let key: Vec<_> = s.labels.iter().filter(|(k, _)| *k != "le").map(|(k, v)| (k.clone(), v.clone())).collect();
