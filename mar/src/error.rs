@@ -39,7 +39,9 @@ pub enum ArchiveError {
         limit: u64,
     },
 
-    #[error("{path}: entry {entry:?} fails its checksum (stored {expected:08x}, computed {actual:08x})")]
+    #[error(
+        "{path}: entry {entry:?} fails its checksum (stored {expected:08x}, computed {actual:08x})"
+    )]
     ChecksumMismatch {
         path: PathBuf,
         entry: String,

@@ -47,13 +47,18 @@ pub fn detect(path: &Path) -> Result<SourceFormat, ArchiveError> {
         }
     }
     let magic = &magic[..filled];
-    if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") || magic.starts_with(b"PK\x07\x08") {
+    if magic.starts_with(b"PK\x03\x04")
+        || magic.starts_with(b"PK\x05\x06")
+        || magic.starts_with(b"PK\x07\x08")
+    {
         Ok(SourceFormat::Zip)
     } else if magic.starts_with(&[0x1f, 0x8b]) {
         Ok(SourceFormat::TarGz)
     } else if path.extension().is_some_and(|e| e == "mar") {
         Ok(SourceFormat::Zip)
     } else {
-        Err(ArchiveError::UnknownFormat { path: path.to_path_buf() })
+        Err(ArchiveError::UnknownFormat {
+            path: path.to_path_buf(),
+        })
     }
 }

@@ -60,13 +60,15 @@ pub fn inspect_path(path: &Path) -> Result<Inspection, ArchiveError> {
         .and_then(|m| m.config_file.clone());
     if let Some(name) = out.config_file.clone() {
         match archive.read(&name) {
-            Ok(Some(bytes)) => match ModelConfig::parse_named(&String::from_utf8_lossy(&bytes), &name) {
-                Ok((config, warnings)) => {
-                    out.model_config = Some(config);
-                    out.config_warnings = warnings;
+            Ok(Some(bytes)) => {
+                match ModelConfig::parse_named(&String::from_utf8_lossy(&bytes), &name) {
+                    Ok((config, warnings)) => {
+                        out.model_config = Some(config);
+                        out.config_warnings = warnings;
+                    }
+                    Err(e) => out.config_error = Some(e.to_string()),
                 }
-                Err(e) => out.config_error = Some(e.to_string()),
-            },
+            }
             Ok(None) => out.config_error = Some(format!("{name}: not in the archive")),
             Err(e) => out.config_error = Some(e.to_string()),
         }
@@ -143,7 +145,10 @@ impl Inspection {
         };
         let (w0, w1, w2) = (width(0), width(1), width(2));
         for r in std::iter::once(&header).chain(rows.iter()) {
-            out.push_str(&format!("  {:>w0$}  {:>w1$}  {:<w2$}  {}\n", r[0], r[1], r[2], r[3]));
+            out.push_str(&format!(
+                "  {:>w0$}  {:>w1$}  {:<w2$}  {}\n",
+                r[0], r[1], r[2], r[3]
+            ));
         }
         out
     }
@@ -153,7 +158,11 @@ fn flatten(prefix: &str, value: &serde_json::Value, rows: &mut Vec<(String, Stri
     match value {
         serde_json::Value::Object(map) if !map.is_empty() => {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, rows);
             }
         }

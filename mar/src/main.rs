@@ -10,7 +10,11 @@ use mar::create::{self, ArchiveFormat, CreateOptions};
 use mar::extract::Limits;
 
 #[derive(Parser)]
-#[command(name = "mar", version, about = "Create, inspect and check TorchServe model archives")]
+#[command(
+    name = "mar",
+    version,
+    about = "Create, inspect and check TorchServe model archives"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Create an archive; the options of torch-model-archiver 0.12, same names and defaults.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Show the manifest, model config and file list.
     Inspect {
         file: PathBuf,
@@ -98,7 +102,7 @@ enum CheckFormat {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Create(args) => run_create(args),
+        Command::Create(args) => run_create(*args),
         Command::Inspect { file, format } => match mar::inspect::inspect_path(&file) {
             Ok(i) => {
                 match format {
@@ -125,7 +129,11 @@ fn main() -> ExitCode {
                 CheckFormat::Text => emit(&report.render_text()),
                 CheckFormat::Json => emit(&format!("{}\n", report.to_json_pretty())),
             }
-            if report.has_errors() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+            if report.has_errors() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
     }
 }

@@ -139,7 +139,10 @@ impl ModelConfig {
             other => {
                 return Err(ArchiveError::ConfigSyntax {
                     file: file.to_string(),
-                    message: format!("the top level must be a mapping, found {}", yaml_kind(other)),
+                    message: format!(
+                        "the top level must be a mapping, found {}",
+                        yaml_kind(other)
+                    ),
                 });
             }
         }
@@ -172,7 +175,11 @@ impl Builder {
             } else {
                 yaml_kind(v).to_string()
             };
-            self.warn(key, WarningKind::WrongType, format!("should be an integer, found {what}; ignored"));
+            self.warn(
+                key,
+                WarningKind::WrongType,
+                format!("should be an integer, found {what}; ignored"),
+            );
         }
         n
     }
@@ -200,7 +207,11 @@ impl Builder {
     }
 
     fn rejected(&mut self, key: &str, value: i32, rule: &str) {
-        self.warn(key, WarningKind::InvalidValue, format!("{value} is {rule}; ignored"));
+        self.warn(
+            key,
+            WarningKind::InvalidValue,
+            format!("{value} is {rule}; ignored"),
+        );
     }
 
     fn apply(&mut self, key: &str, v: &Yaml) {
@@ -229,7 +240,9 @@ impl Builder {
             },
             "responseTimeout" | "startupTimeout" => match self.int(key, v) {
                 Some(n) if n <= 0 => self.rejected(key, n, "not positive"),
-                Some(n) if key == "responseTimeout" => self.config.response_timeout = Some(n as u64),
+                Some(n) if key == "responseTimeout" => {
+                    self.config.response_timeout = Some(n as u64)
+                }
                 Some(n) => self.config.startup_timeout = Some(n as u64),
                 None => {}
             },
@@ -277,15 +290,19 @@ impl Builder {
                     self.config.max_num_sequence = Some(clamp_u64(n, 1));
                 }
             }
-            "useJobTicket" => self.config.use_job_ticket = self.bool(key, v).or(self.config.use_job_ticket),
+            "useJobTicket" => {
+                self.config.use_job_ticket = self.bool(key, v).or(self.config.use_job_ticket)
+            }
             "continuousBatching" => {
-                self.config.continuous_batching = self.bool(key, v).or(self.config.continuous_batching)
+                self.config.continuous_batching =
+                    self.bool(key, v).or(self.config.continuous_batching)
             }
             "sequenceBatching" => {
                 self.config.sequence_batching = self.bool(key, v).or(self.config.sequence_batching)
             }
             "asyncCommunication" => {
-                self.config.async_communication = self.bool(key, v).or(self.config.async_communication)
+                self.config.async_communication =
+                    self.bool(key, v).or(self.config.async_communication)
             }
             "useVenv" => self.config.use_venv = self.bool(key, v).or(self.config.use_venv),
             _ => self.warn(
@@ -303,7 +320,11 @@ impl Builder {
                 "gpu" => self.config.device_type = Some(DeviceType::Gpu),
                 _ => {
                     self.config.device_type = None;
-                    self.warn(key, WarningKind::InvalidValue, format!("{s:?} is neither cpu nor gpu; ignored"));
+                    self.warn(
+                        key,
+                        WarningKind::InvalidValue,
+                        format!("{s:?} is neither cpu nor gpu; ignored"),
+                    );
                 }
             },
             None => self.warn(
@@ -332,7 +353,10 @@ impl Builder {
             None => self.warn(
                 key,
                 WarningKind::WrongType,
-                format!("should be pp, tp, pptp or custom, found {}; ignored", yaml_kind(v)),
+                format!(
+                    "should be pp, tp, pptp or custom, found {}; ignored",
+                    yaml_kind(v)
+                ),
             ),
         }
     }
@@ -342,7 +366,10 @@ impl Builder {
             self.warn(
                 key,
                 WarningKind::WrongType,
-                format!("should be a list of integers, found {}; ignored", yaml_kind(v)),
+                format!(
+                    "should be a list of integers, found {}; ignored",
+                    yaml_kind(v)
+                ),
             );
             return;
         };
@@ -366,7 +393,10 @@ impl Builder {
             self.warn(
                 key,
                 WarningKind::WrongType,
-                format!("should be a mapping of torchrun parameters, found {}; ignored", yaml_kind(v)),
+                format!(
+                    "should be a mapping of torchrun parameters, found {}; ignored",
+                    yaml_kind(v)
+                ),
             );
             return;
         };

@@ -57,7 +57,9 @@ fn load_config(dir: &mut ModelDir, name: &str) {
         })
     };
     let Some(rel) = safe_path::relative_path(name).filter(|r| !r.as_os_str().is_empty()) else {
-        warn(format!("configFile {name:?} is not a path inside the model folder; ignored"));
+        warn(format!(
+            "configFile {name:?} is not a path inside the model folder; ignored"
+        ));
         return;
     };
     let file = dir.path.join(rel);
@@ -81,7 +83,10 @@ fn load_config(dir: &mut ModelDir, name: &str) {
 /// that entry is a folder, the inner folder is the model dir (a tgz unpacked with its root).
 pub fn resolve(path: &Path) -> Result<PathBuf, ArchiveError> {
     let mut entries = std::fs::read_dir(path).map_err(|e| ArchiveError::io(path, e))?;
-    let first = entries.next().transpose().map_err(|e| ArchiveError::io(path, e))?;
+    let first = entries
+        .next()
+        .transpose()
+        .map_err(|e| ArchiveError::io(path, e))?;
     if let (Some(only), None) = (first, entries.next()) {
         let inner = only.path();
         if inner.is_dir() {

@@ -14,10 +14,18 @@ const RAW_BUFFER: usize = 1 << 20;
 /// What went wrong inside an entry, carried inside an `io::Error` so it crosses `Read`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryProblem {
-    Checksum { expected: u32, actual: u32 },
+    Checksum {
+        expected: u32,
+        actual: u32,
+    },
     /// More bytes came out than the central directory declares: a zip-bomb trick.
-    LongerThanDeclared { declared: u64 },
-    ShorterThanDeclared { declared: u64, actual: u64 },
+    LongerThanDeclared {
+        declared: u64,
+    },
+    ShorterThanDeclared {
+        declared: u64,
+        actual: u64,
+    },
     Unsupported(String),
 }
 
@@ -25,7 +33,10 @@ impl std::fmt::Display for EntryProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EntryProblem::Checksum { expected, actual } => {
-                write!(f, "CRC-32 mismatch: stored {expected:08x}, computed {actual:08x}")
+                write!(
+                    f,
+                    "CRC-32 mismatch: stored {expected:08x}, computed {actual:08x}"
+                )
             }
             EntryProblem::LongerThanDeclared { declared } => {
                 write!(f, "inflates beyond its declared size of {declared} bytes")

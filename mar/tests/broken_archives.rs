@@ -44,7 +44,11 @@ fn check(name: &str, build: impl FnOnce(&Path) -> PathBuf, expected: &str) {
         report.codes(),
         report.render_text()
     );
-    assert!(report.has_errors(), "{name}: no error\n{}", report.render_text());
+    assert!(
+        report.has_errors(),
+        "{name}: no error\n{}",
+        report.render_text()
+    );
 
     let out = Command::new(common::mar_bin())
         .args(["check", "--format", "json"])
@@ -78,7 +82,10 @@ fn regex_escape(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             let special = "\\.+*?()|[]{}^$".contains(c);
-            special.then_some('\\').into_iter().chain(std::iter::once(c))
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
         })
         .collect()
 }
@@ -87,7 +94,16 @@ fn regex_escape(s: &str) -> String {
 fn missing_manifest() {
     check(
         "missing_manifest",
-        |d| zip_with(d, "m.mar", &[RawEntry::deflated("model_handler.py", GOOD_HANDLER.as_bytes())]),
+        |d| {
+            zip_with(
+                d,
+                "m.mar",
+                &[RawEntry::deflated(
+                    "model_handler.py",
+                    GOOD_HANDLER.as_bytes(),
+                )],
+            )
+        },
         "MAR001",
     );
 }
@@ -96,7 +112,13 @@ fn missing_manifest() {
 fn malformed_manifest() {
     check(
         "malformed_manifest",
-        |d| zip_with(d, "m.mar", &[manifest_entry("{\"model\": {\"modelName\": \"m\",\n}")]),
+        |d| {
+            zip_with(
+                d,
+                "m.mar",
+                &[manifest_entry("{\"model\": {\"modelName\": \"m\",\n}")],
+            )
+        },
         "MAR002",
     );
 }
@@ -123,7 +145,13 @@ fn bad_model_name() {
 fn missing_handler_file() {
     check(
         "missing_handler_file",
-        |d| zip_with(d, "m.mar", &[manifest_entry(&manifest_json("m", "my_handler:handle"))]),
+        |d| {
+            zip_with(
+                d,
+                "m.mar",
+                &[manifest_entry(&manifest_json("m", "my_handler:handle"))],
+            )
+        },
         "MAR011",
     );
 }
@@ -131,7 +159,11 @@ fn missing_handler_file() {
 #[test]
 fn two_classes() {
     let source = "class Helper:\n    pass\n\n\nclass Handler:\n    def initialize(self, context):\n        pass\n\n    def handle(self, data, context):\n        return data\n";
-    check("two_classes", |d| with_handler(d, "m.mar", "two.py", "two.py", source), "MAR014");
+    check(
+        "two_classes",
+        |d| with_handler(d, "m.mar", "two.py", "two.py", source),
+        "MAR014",
+    );
 }
 
 #[test]
@@ -147,13 +179,21 @@ fn function_with_wrong_arity() {
 #[test]
 fn syntax_error() {
     let source = "import json\n\ndef handle(data, context)\n    return data\n";
-    check("syntax_error", |d| with_handler(d, "m.mar", "broken.py", "broken.py", source), "MAR012");
+    check(
+        "syntax_error",
+        |d| with_handler(d, "m.mar", "broken.py", "broken.py", source),
+        "MAR012",
+    );
 }
 
 #[test]
 fn class_without_handle() {
     let source = "class Handler:\n    def initialize(self, context):\n        pass\n";
-    check("class_without_handle", |d| with_handler(d, "m.mar", "h.py", "h.py", source), "MAR015");
+    check(
+        "class_without_handle",
+        |d| with_handler(d, "m.mar", "h.py", "h.py", source),
+        "MAR015",
+    );
 }
 
 #[test]
@@ -237,7 +277,13 @@ fn truncated_file() {
             common::seed_inputs(d);
             let out = d.join("out");
             std::fs::create_dir(&out).unwrap();
-            let full = create(&common::seed_options(d, &out, "seed", ArchiveFormat::Default)).unwrap();
+            let full = create(&common::seed_options(
+                d,
+                &out,
+                "seed",
+                ArchiveFormat::Default,
+            ))
+            .unwrap();
             let bytes = std::fs::read(&full).unwrap();
             let path = d.join("truncated.mar");
             write(&path, &bytes[..bytes.len() / 2]);
@@ -291,12 +337,17 @@ fn config_file_named_but_missing() {
     check(
         "missing_config",
         |d| {
-            let manifest = manifest_json("m", "model_handler:handle")
-                .replace("\"modelVersion\"", "\"configFile\": \"model-config.yaml\",\n    \"modelVersion\"");
+            let manifest = manifest_json("m", "model_handler:handle").replace(
+                "\"modelVersion\"",
+                "\"configFile\": \"model-config.yaml\",\n    \"modelVersion\"",
+            );
             zip_with(
                 d,
                 "m.mar",
-                &[RawEntry::deflated("model_handler.py", GOOD_HANDLER.as_bytes()), manifest_entry(&manifest)],
+                &[
+                    RawEntry::deflated("model_handler.py", GOOD_HANDLER.as_bytes()),
+                    manifest_entry(&manifest),
+                ],
             )
         },
         "MAR021",
@@ -308,14 +359,19 @@ fn config_that_is_not_yaml() {
     check(
         "bad_config",
         |d| {
-            let manifest = manifest_json("m", "model_handler:handle")
-                .replace("\"modelVersion\"", "\"configFile\": \"model-config.yaml\",\n    \"modelVersion\"");
+            let manifest = manifest_json("m", "model_handler:handle").replace(
+                "\"modelVersion\"",
+                "\"configFile\": \"model-config.yaml\",\n    \"modelVersion\"",
+            );
             zip_with(
                 d,
                 "m.mar",
                 &[
                     RawEntry::deflated("model_handler.py", GOOD_HANDLER.as_bytes()),
-                    RawEntry::deflated("model-config.yaml", b"minWorkers: 1\nbatchSize: [1, 2\nfoo: 3\n"),
+                    RawEntry::deflated(
+                        "model-config.yaml",
+                        b"minWorkers: 1\nbatchSize: [1, 2\nfoo: 3\n",
+                    ),
                     manifest_entry(&manifest),
                 ],
             )
@@ -330,9 +386,16 @@ fn tgz_with_a_parent_path() {
         "tgz_slip",
         |d| {
             let path = d.join("m.tar.gz");
-            let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::default());
+            let gz = flate2::write::GzEncoder::new(
+                std::fs::File::create(&path).unwrap(),
+                flate2::Compression::default(),
+            );
             let mut tar = tar::Builder::new(gz);
-            append_raw_name(&mut tar, "m/MAR-INF/MANIFEST.json", manifest_json("m", "model_handler:handle").as_bytes());
+            append_raw_name(
+                &mut tar,
+                "m/MAR-INF/MANIFEST.json",
+                manifest_json("m", "model_handler:handle").as_bytes(),
+            );
             append_raw_name(&mut tar, "m/model_handler.py", GOOD_HANDLER.as_bytes());
             append_raw_name(&mut tar, "m/../../evil.sh", b"echo pwned\n");
             tar.into_inner().unwrap().finish().unwrap();
@@ -363,8 +426,17 @@ fn a_good_archive_has_no_findings() {
         let name = format!("seed-{format}");
         let made = create(&common::seed_options(tmp.path(), &out, &name, format)).unwrap();
         let report = check_path(&made);
-        assert!(report.findings.is_empty(), "{format}: {}", report.render_text());
-        let status = Command::new(common::mar_bin()).arg("check").arg(&made).output().unwrap().status;
+        assert!(
+            report.findings.is_empty(),
+            "{format}: {}",
+            report.render_text()
+        );
+        let status = Command::new(common::mar_bin())
+            .arg("check")
+            .arg(&made)
+            .output()
+            .unwrap()
+            .status;
         assert!(status.success(), "{format}");
     }
 }

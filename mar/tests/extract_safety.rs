@@ -12,7 +12,11 @@ use mar::extract::{Limits, extract};
 
 /// Extracts `archive` (bytes) under a fresh parent folder; returns the result and what the
 /// parent holds afterwards (so an escape or a leftover shows up).
-type Outcome = (Result<std::path::PathBuf, ArchiveError>, Vec<String>, tempfile::TempDir);
+type Outcome = (
+    Result<std::path::PathBuf, ArchiveError>,
+    Vec<String>,
+    tempfile::TempDir,
+);
 
 fn run(name: &str, bytes: &[u8], limits: &Limits) -> Outcome {
     let tmp = tempfile::tempdir().unwrap();
@@ -29,7 +33,10 @@ fn refused(name: &str, bytes: &[u8], limits: &Limits, check: impl Fn(&ArchiveErr
     let (result, left, _tmp) = run(name, bytes, limits);
     let err = result.expect_err("extraction should be refused");
     assert!(check(&err), "unexpected error: {err}");
-    assert!(err.to_string().contains(name), "error does not name the file: {err}");
+    assert!(
+        err.to_string().contains(name),
+        "error does not name the file: {err}"
+    );
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -41,7 +48,9 @@ fn good() -> RawEntry {
 fn parent_and_absolute_names_are_refused() {
     for evil in ["../evil.txt", "a/../../evil.txt", "/tmp/evil.txt", "a/.."] {
         let bytes = raw_zip(&[good(), RawEntry::stored(evil, b"x")]);
-        refused("m.mar", &bytes, &Limits::default(), |e| matches!(e, ArchiveError::UnsafeEntry { .. }));
+        refused("m.mar", &bytes, &Limits::default(), |e| {
+            matches!(e, ArchiveError::UnsafeEntry { .. })
+        });
     }
 }
 
@@ -56,66 +65,120 @@ fn links_that_escape_are_refused_even_through_other_links() {
     for links in cases {
         let mut entries = vec![good()];
         entries.extend(links);
-        refused("m.mar", &raw_zip(&entries), &Limits::default(), |e| matches!(e, ArchiveError::LinkEscapes { .. }));
+        refused("m.mar", &raw_zip(&entries), &Limits::default(), |e| {
+            matches!(e, ArchiveError::LinkEscapes { .. })
+        });
     }
 }
 
 #[test]
 fn a_file_is_never_written_through_a_link() {
     // `d -> sub` is inside, but a later entry `d/x` must not be written through it.
-    let entries = [good(), RawEntry::symlink("d", "sub"), RawEntry::stored("d/x", b"x")];
+    let entries = [
+        good(),
+        RawEntry::symlink("d", "sub"),
+        RawEntry::stored("d/x", b"x"),
+    ];
     let (result, _, _tmp) = run("m.mar", &raw_zip(&entries), &Limits::default());
     // Links are created last, so `d` is a real folder when `d/x` is written; then creating the
     // link `d` collides with it and is refused.
-    assert!(matches!(result, Err(ArchiveError::UnsafeEntry { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(ArchiveError::UnsafeEntry { .. })),
+        "{result:?}"
+    );
 }
 
 #[test]
 fn links_inside_the_folder_are_created() {
-    let entries = [good(), RawEntry::stored("sub/w.pt", b"weights"), RawEntry::symlink("w.pt", "sub/w.pt")];
+    let entries = [
+        good(),
+        RawEntry::stored("sub/w.pt", b"weights"),
+        RawEntry::symlink("w.pt", "sub/w.pt"),
+    ];
     let (result, left, _tmp) = run("m.mar", &raw_zip(&entries), &Limits::default());
     let dest = result.unwrap();
-    assert_eq!(left, ["dest", "dest/model_handler.py", "dest/sub", "dest/sub/w.pt", "dest/w.pt"]);
+    assert_eq!(
+        left,
+        [
+            "dest",
+            "dest/model_handler.py",
+            "dest/sub",
+            "dest/sub/w.pt",
+            "dest/w.pt"
+        ]
+    );
     assert_eq!(std::fs::read(dest.join("w.pt")).unwrap(), b"weights");
 }
 
 #[test]
 fn zip_bombs_are_refused_before_anything_is_written() {
-    refused("bomb.mar", &common::overlapping_bomb(2100, 16 << 20), &Limits::default(), |e| {
-        matches!(e, ArchiveError::LimitExceeded { .. })
-    });
+    refused(
+        "bomb.mar",
+        &common::overlapping_bomb(2100, 16 << 20),
+        &Limits::default(),
+        |e| matches!(e, ArchiveError::LimitExceeded { .. }),
+    );
 }
 
 #[test]
 fn sizes_are_counted_as_written_not_as_declared() {
     let mut liar = RawEntry::deflated("weights.pt", &vec![0u8; 1 << 20]);
     liar.size = 10;
-    refused("m.mar", &raw_zip(&[good(), liar]), &Limits::default(), |e| matches!(e, ArchiveError::LimitExceeded { .. }));
-    let small = Limits { max_total_bytes: 1000, max_entries: 100 };
+    refused(
+        "m.mar",
+        &raw_zip(&[good(), liar]),
+        &Limits::default(),
+        |e| matches!(e, ArchiveError::LimitExceeded { .. }),
+    );
+    let small = Limits {
+        max_total_bytes: 1000,
+        max_entries: 100,
+    };
     let big = RawEntry::deflated("weights.pt", &vec![7u8; 5000]);
-    refused("m.mar", &raw_zip(&[good(), big]), &small, |e| matches!(e, ArchiveError::LimitExceeded { .. }));
+    refused("m.mar", &raw_zip(&[good(), big]), &small, |e| {
+        matches!(e, ArchiveError::LimitExceeded { .. })
+    });
 }
 
 #[test]
 fn entry_count_is_capped() {
-    let entries: Vec<RawEntry> = (0..20).map(|i| RawEntry::stored(&format!("f{i}"), b"x")).collect();
-    let limits = Limits { max_total_bytes: 1 << 20, max_entries: 10 };
-    refused("m.mar", &raw_zip(&entries), &limits, |e| matches!(e, ArchiveError::LimitExceeded { .. }));
+    let entries: Vec<RawEntry> = (0..20)
+        .map(|i| RawEntry::stored(&format!("f{i}"), b"x"))
+        .collect();
+    let limits = Limits {
+        max_total_bytes: 1 << 20,
+        max_entries: 10,
+    };
+    refused("m.mar", &raw_zip(&entries), &limits, |e| {
+        matches!(e, ArchiveError::LimitExceeded { .. })
+    });
 }
 
 #[test]
 fn corrupt_and_truncated_archives_name_the_file() {
     let mut bad_crc = RawEntry::stored("weights.pt", b"0123456789");
     bad_crc.crc ^= 1;
-    refused("m.mar", &raw_zip(&[good(), bad_crc]), &Limits::default(), |e| {
-        matches!(e, ArchiveError::ChecksumMismatch { .. })
-    });
+    refused(
+        "m.mar",
+        &raw_zip(&[good(), bad_crc]),
+        &Limits::default(),
+        |e| matches!(e, ArchiveError::ChecksumMismatch { .. }),
+    );
     let whole = raw_zip(&[good(), RawEntry::deflated("w.pt", &[1u8; 5000])]);
     for cut in [10, whole.len() / 2, whole.len() - 5] {
-        refused("cut.mar", &whole[..cut], &Limits::default(), |e| matches!(e, ArchiveError::Corrupt { .. }));
+        refused("cut.mar", &whole[..cut], &Limits::default(), |e| {
+            matches!(e, ArchiveError::Corrupt { .. })
+        });
     }
-    refused("junk.tar.gz", b"\x1f\x8b\x08\x00garbage", &Limits::default(), |e| matches!(e, ArchiveError::Corrupt { .. }));
-    refused("junk.bin", b"just some bytes", &Limits::default(), |e| matches!(e, ArchiveError::UnknownFormat { .. }));
+    refused(
+        "junk.tar.gz",
+        b"\x1f\x8b\x08\x00garbage",
+        &Limits::default(),
+        |e| matches!(e, ArchiveError::Corrupt { .. }),
+    );
+    refused("junk.bin", b"just some bytes", &Limits::default(), |e| {
+        matches!(e, ArchiveError::UnknownFormat { .. })
+    });
 }
 
 #[test]
@@ -143,13 +206,26 @@ fn tgz_loses_its_first_component_like_torchserve() {
     common::seed_inputs(tmp.path());
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let made = create(&common::seed_options(tmp.path(), &out, "seed", ArchiveFormat::Tgz)).unwrap();
+    let made = create(&common::seed_options(
+        tmp.path(),
+        &out,
+        "seed",
+        ArchiveFormat::Tgz,
+    ))
+    .unwrap();
     let dest = tmp.path().join("unpacked");
     let model_dir = extract(&made, &dest, &Limits::default()).unwrap();
     assert_eq!(model_dir, dest);
     assert_eq!(
         tree(&dest),
-        ["MAR-INF", "MAR-INF/MANIFEST.json", "index_to_name.json", "m.pt", "m.py", "model_handler.py"]
+        [
+            "MAR-INF",
+            "MAR-INF/MANIFEST.json",
+            "index_to_name.json",
+            "m.pt",
+            "m.py",
+            "model_handler.py"
+        ]
     );
     let loaded = mar::model_dir::load(&model_dir).unwrap();
     assert_eq!(loaded.manifest.unwrap().model_name(), Some("seed"));
@@ -159,16 +235,26 @@ fn tgz_loses_its_first_component_like_torchserve() {
 fn tgz_hard_links_must_name_an_unpacked_file() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("m.tar.gz");
-    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::default());
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::default(),
+    );
     let mut tar = tar::Builder::new(gz);
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Link);
     header.set_size(0);
-    tar.append_link(&mut header, "m/passwd", "/etc/passwd").unwrap();
+    tar.append_link(&mut header, "m/passwd", "/etc/passwd")
+        .unwrap();
     tar.into_inner().unwrap().finish().unwrap();
     let dest = tmp.path().join("dest");
     let err = extract(&path, &dest, &Limits::default()).unwrap_err();
-    assert!(matches!(err, ArchiveError::UnsafeEntry { .. } | ArchiveError::LinkEscapes { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ArchiveError::UnsafeEntry { .. } | ArchiveError::LinkEscapes { .. }
+        ),
+        "{err}"
+    );
     assert!(!dest.exists());
     assert!(!Path::new(&tmp.path().join("passwd")).exists());
 }
@@ -179,20 +265,36 @@ fn model_dir_reads_manifest_and_config() {
     let dir = tmp.path();
     write(
         &dir.join("MAR-INF/MANIFEST.json"),
-        common::manifest_json("m", "h:handle").replace("\"modelVersion\"", "\"configFile\": \"cfg.yaml\",\n    \"modelVersion\""),
+        common::manifest_json("m", "h:handle").replace(
+            "\"modelVersion\"",
+            "\"configFile\": \"cfg.yaml\",\n    \"modelVersion\"",
+        ),
     );
-    write(&dir.join("cfg.yaml"), "batchSize: 4\nmaxBatchDelay: 50\nminWorkers: '2'\nhandler:\n  k: v\n");
+    write(
+        &dir.join("cfg.yaml"),
+        "batchSize: 4\nmaxBatchDelay: 50\nminWorkers: '2'\nhandler:\n  k: v\n",
+    );
     let loaded = mar::model_dir::load(dir).unwrap();
     let config = loaded.config.unwrap();
     assert_eq!(config.batch_size, Some(4));
     assert_eq!(config.max_batch_delay, Some(50));
     assert_eq!(config.min_workers, None);
     assert_eq!(config.raw["handler"]["k"], "v");
-    assert_eq!(loaded.config_warnings.len(), 2, "{:?}", loaded.config_warnings);
+    assert_eq!(
+        loaded.config_warnings.len(),
+        2,
+        "{:?}",
+        loaded.config_warnings
+    );
 
     // Absent manifest: None. Malformed: an error naming the file.
     let empty = tempfile::tempdir().unwrap();
-    assert!(mar::model_dir::load(empty.path()).unwrap().manifest.is_none());
+    assert!(
+        mar::model_dir::load(empty.path())
+            .unwrap()
+            .manifest
+            .is_none()
+    );
     write(&empty.path().join("MAR-INF/MANIFEST.json"), "{");
     let err = mar::model_dir::load(empty.path()).unwrap_err();
     assert!(err.to_string().contains("MANIFEST.json"), "{err}");

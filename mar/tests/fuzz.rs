@@ -28,7 +28,10 @@ fn exercise(name: &str, bytes: &[u8]) {
     let _ = report.render_text();
     let parent = tmp.path().join("parent");
     std::fs::create_dir(&parent).unwrap();
-    let limits = Limits { max_total_bytes: 64 << 20, max_entries: 10_000 };
+    let limits = Limits {
+        max_total_bytes: 64 << 20,
+        max_entries: 10_000,
+    };
     let _ = extract(&src, &parent.join("dest"), &limits);
     let outside: Vec<String> = common::tree(&parent)
         .into_iter()

@@ -17,7 +17,10 @@ use mar::manifest::MANIFEST_PATH;
 fn rich_inputs(dir: &Path) {
     common::seed_inputs(dir);
     let w = |p: &str, s: &str| common::write(&dir.join(p), s);
-    w("handlers/my_handler.py", "class H:\n    def initialize(self, ctx):\n        pass\n\n    def handle(self, data, ctx):\n        return data\n");
+    w(
+        "handlers/my_handler.py",
+        "class H:\n    def initialize(self, ctx):\n        pass\n\n    def handle(self, data, ctx):\n        return data\n",
+    );
     w("assets/vocab.txt", "a\nb\n");
     w("assets/sub/deep.json", "{}");
     w("assets/__pycache__/x.pyc", "junk");
@@ -27,7 +30,10 @@ fn rich_inputs(dir: &Path) {
     w("labels/b.json", "[2]");
     w("labels/.c.json", "[3]");
     w("requirements.txt", "numpy\n");
-    w("model-config.yaml", "minWorkers: 1\nmaxWorkers: 2\nbatchSize: 4\n");
+    w(
+        "model-config.yaml",
+        "minWorkers: 1\nmaxWorkers: 2\nbatchSize: 4\n",
+    );
 }
 
 struct Case {
@@ -41,21 +47,53 @@ fn cases() -> Vec<Case> {
         Case {
             name: "seed",
             args: v(&[
-                "--model-name", "seed", "--version", "1.0", "--model-file", "m.py", "--serialized-file", "m.pt",
-                "--extra-files", "index_to_name.json", "--handler", "model_handler:handle", "--runtime", "python3",
+                "--model-name",
+                "seed",
+                "--version",
+                "1.0",
+                "--model-file",
+                "m.py",
+                "--serialized-file",
+                "m.pt",
+                "--extra-files",
+                "index_to_name.json",
+                "--handler",
+                "model_handler:handle",
+                "--runtime",
+                "python3",
             ]),
         },
         Case {
             name: "rich",
             args: v(&[
-                "--model-name", "rich-model_2.0", "-v", "2.1", "--serialized-file", "./m.pt",
-                "--extra-files", "assets,labels/*.json,index_to_name.json", "--handler", "handlers/my_handler.py",
-                "-r", "requirements.txt", "-c", "model-config.yaml",
+                "--model-name",
+                "rich-model_2.0",
+                "-v",
+                "2.1",
+                "--serialized-file",
+                "./m.pt",
+                "--extra-files",
+                "assets,labels/*.json,index_to_name.json",
+                "--handler",
+                "handlers/my_handler.py",
+                "-r",
+                "requirements.txt",
+                "-c",
+                "model-config.yaml",
             ]),
         },
         Case {
             name: "builtin",
-            args: v(&["--model-name", "builtin", "-v", "1", "--handler", "image_classifier", "--extra-files", "index_to_name.json"]),
+            args: v(&[
+                "--model-name",
+                "builtin",
+                "-v",
+                "1",
+                "--handler",
+                "image_classifier",
+                "--extra-files",
+                "index_to_name.json",
+            ]),
         },
     ]
 }
@@ -68,7 +106,11 @@ fn run(program: &Path, first: Option<&str>, args: &[String], cwd: &Path, tmp: &P
     if let Some(sub) = first {
         cmd.arg(sub);
     }
-    cmd.args(args).current_dir(cwd).env("TMPDIR", tmp).output().unwrap()
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("TMPDIR", tmp)
+        .output()
+        .unwrap()
 }
 
 fn archiver(venv: &Path) -> PathBuf {
@@ -107,7 +149,9 @@ fn without_created_on(manifest: &[u8]) -> (serde_json::Value, String) {
 
 #[test]
 fn mar_create_writes_what_the_archiver_writes() {
-    let Some(venv) = common::venv_or_skip("mar_create_writes_what_the_archiver_writes") else { return };
+    let Some(venv) = common::venv_or_skip("mar_create_writes_what_the_archiver_writes") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let inputs = tmp.path().join("inputs");
     rich_inputs(&inputs);
@@ -121,26 +165,60 @@ fn mar_create_writes_what_the_archiver_writes() {
             }
             let with = |out: &Path| {
                 let mut a = case.args.clone();
-                a.extend(["--archive-format".into(), format.into(), "--export-path".into(), out.display().to_string()]);
+                a.extend([
+                    "--archive-format".into(),
+                    format.into(),
+                    "--export-path".into(),
+                    out.display().to_string(),
+                ]);
                 a
             };
             let t = run(&archiver(&venv), None, &with(&theirs), &inputs, &staging);
-            assert!(t.status.success(), "archiver {}/{format}: {}", case.name, String::from_utf8_lossy(&t.stderr));
-            let o = run(&common::mar_bin(), Some("create"), &with(&ours), &inputs, &staging);
-            assert!(o.status.success(), "mar {}/{format}: {}", case.name, String::from_utf8_lossy(&o.stderr));
+            assert!(
+                t.status.success(),
+                "archiver {}/{format}: {}",
+                case.name,
+                String::from_utf8_lossy(&t.stderr)
+            );
+            let o = run(
+                &common::mar_bin(),
+                Some("create"),
+                &with(&ours),
+                &inputs,
+                &staging,
+            );
+            assert!(
+                o.status.success(),
+                "mar {}/{format}: {}",
+                case.name,
+                String::from_utf8_lossy(&o.stderr)
+            );
 
             let produced = |dir: &Path| {
-                let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+                let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .collect();
                 assert_eq!(entries.len(), 1, "{}: {entries:?}", dir.display());
                 entries.pop().unwrap()
             };
             let (tp, op) = (produced(&theirs), produced(&ours));
-            assert_eq!(tp.file_name(), op.file_name(), "{}/{format}: output name", case.name);
+            assert_eq!(
+                tp.file_name(),
+                op.file_name(),
+                "{}/{format}: output name",
+                case.name
+            );
             let mut tc = contents(&tp);
             let mut oc = contents(&op);
             let tm = tc.remove(MANIFEST_PATH).expect("archiver manifest");
             let om = oc.remove(MANIFEST_PATH).expect("our manifest");
-            assert_eq!(without_created_on(&om), without_created_on(&tm), "{}/{format}: manifest", case.name);
+            assert_eq!(
+                without_created_on(&om),
+                without_created_on(&tm),
+                "{}/{format}: manifest",
+                case.name
+            );
             assert_eq!(
                 oc.keys().collect::<Vec<_>>(),
                 tc.keys().collect::<Vec<_>>(),
@@ -173,7 +251,9 @@ print(json.dumps(out, sort_keys=True))
 
 #[test]
 fn archiver_archives_read_identically() {
-    let Some(venv) = common::venv_or_skip("archiver_archives_read_identically") else { return };
+    let Some(venv) = common::venv_or_skip("archiver_archives_read_identically") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let inputs = tmp.path().join("inputs");
     rich_inputs(&inputs);
@@ -182,13 +262,31 @@ fn archiver_archives_read_identically() {
             let out = tmp.path().join(format!("out-{}-{format}", case.name));
             std::fs::create_dir_all(&out).unwrap();
             let mut args = case.args.clone();
-            args.extend(["--archive-format".into(), format.into(), "--export-path".into(), out.display().to_string()]);
+            args.extend([
+                "--archive-format".into(),
+                format.into(),
+                "--export-path".into(),
+                out.display().to_string(),
+            ]);
             let t = run(&archiver(&venv), None, &args, &inputs, tmp.path());
             assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-            let path = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+            let path = std::fs::read_dir(&out)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path();
 
-            let py = Command::new(venv.join("bin/python")).args(["-c", PY_LISTING]).arg(&path).output().unwrap();
-            assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+            let py = Command::new(venv.join("bin/python"))
+                .args(["-c", PY_LISTING])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                py.status.success(),
+                "{}",
+                String::from_utf8_lossy(&py.stderr)
+            );
             let theirs: BTreeMap<String, (u64, u32)> = serde_json::from_slice(&py.stdout).unwrap();
             let ours: BTreeMap<String, (u64, u32)> = contents(&path)
                 .into_iter()
@@ -198,7 +296,8 @@ fn archiver_archives_read_identically() {
 
             // Unpacking gives the same files, and the result checks clean.
             let dest = tmp.path().join(format!("x-{}-{format}", case.name));
-            let dir = mar::extract::extract(&path, &dest, &mar::extract::Limits::default()).unwrap();
+            let dir =
+                mar::extract::extract(&path, &dest, &mar::extract::Limits::default()).unwrap();
             let loaded = mar::model_dir::load(&dir).unwrap();
             assert!(loaded.manifest.is_some());
             let report = mar::check::check_path(&path);
@@ -214,20 +313,31 @@ fn python_error(stderr: &str) -> String {
         .iter()
         .rposition(|l| {
             let head = l.split(": ").next().unwrap_or("");
-            !l.starts_with(' ') && (head.ends_with("Error") || head.ends_with("Exception")) && l.contains(": ")
+            !l.starts_with(' ')
+                && (head.ends_with("Error") || head.ends_with("Exception"))
+                && l.contains(": ")
         })
         .unwrap_or_else(|| panic!("no exception in:\n{stderr}"));
     let first = lines[start].split_once(": ").unwrap().1;
-    std::iter::once(first).chain(lines[start + 1..].iter().copied()).collect::<Vec<_>>().join("\n")
+    std::iter::once(first)
+        .chain(lines[start + 1..].iter().copied())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn our_error(stderr: &str) -> String {
-    stderr.strip_prefix("ERROR - ").unwrap_or(stderr).trim_end().to_string()
+    stderr
+        .strip_prefix("ERROR - ")
+        .unwrap_or(stderr)
+        .trim_end()
+        .to_string()
 }
 
 #[test]
 fn errors_match_the_archiver() {
-    let Some(venv) = common::venv_or_skip("errors_match_the_archiver") else { return };
+    let Some(venv) = common::venv_or_skip("errors_match_the_archiver") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let inputs = tmp.path().join("inputs");
     rich_inputs(&inputs);
@@ -235,10 +345,17 @@ fn errors_match_the_archiver() {
     common::write(&inputs.join("dupe2/shared/b.txt"), "2");
     std::fs::create_dir_all(inputs.join("adir.py")).unwrap();
     let base = |extra: &[&str]| {
-        let mut a: Vec<String> = ["--model-name", "m", "-v", "1.0", "--handler", "model_handler:handle"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut a: Vec<String> = [
+            "--model-name",
+            "m",
+            "-v",
+            "1.0",
+            "--handler",
+            "model_handler:handle",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
@@ -264,10 +381,22 @@ fn errors_match_the_archiver() {
             a[5] = "adir.py".into();
             a
         }),
-        ("extra missing", base(&["--extra-files", "index_to_name.json,nope.json"])),
-        ("extra with a space", base(&["--extra-files", "index_to_name.json, m.py"])),
-        ("serialized missing", base(&["--serialized-file", "missing.pt"])),
-        ("merged folders clash", base(&["--extra-files", "dupe1,dupe2"])),
+        (
+            "extra missing",
+            base(&["--extra-files", "index_to_name.json,nope.json"]),
+        ),
+        (
+            "extra with a space",
+            base(&["--extra-files", "index_to_name.json, m.py"]),
+        ),
+        (
+            "serialized missing",
+            base(&["--serialized-file", "missing.pt"]),
+        ),
+        (
+            "merged folders clash",
+            base(&["--extra-files", "dupe1,dupe2"]),
+        ),
     ];
     for (what, args) in cases {
         let out = tmp.path().join(format!("out-{}", what.replace(' ', "_")));
@@ -280,7 +409,10 @@ fn errors_match_the_archiver() {
         std::fs::create_dir_all(&staging).unwrap();
         let t = run(&archiver(&venv), None, &args, &inputs, &staging);
         let o = run(&common::mar_bin(), Some("create"), &args, &inputs, &staging);
-        assert!(!t.status.success() && !o.status.success(), "{what}: both must fail");
+        assert!(
+            !t.status.success() && !o.status.success(),
+            "{what}: both must fail"
+        );
         assert_eq!(
             our_error(&String::from_utf8_lossy(&o.stderr)),
             python_error(&String::from_utf8_lossy(&t.stderr)),
@@ -295,10 +427,29 @@ fn errors_match_the_archiver() {
     let t1 = run(&archiver(&venv), None, &args, &inputs, tmp.path());
     assert!(t1.status.success());
     let t2 = run(&archiver(&venv), None, &args, &inputs, tmp.path());
-    let o2 = run(&common::mar_bin(), Some("create"), &args, &inputs, tmp.path());
+    let o2 = run(
+        &common::mar_bin(),
+        Some("create"),
+        &args,
+        &inputs,
+        tmp.path(),
+    );
     assert!(!o2.status.success());
-    assert_eq!(our_error(&String::from_utf8_lossy(&o2.stderr)), python_error(&String::from_utf8_lossy(&t2.stderr)));
+    assert_eq!(
+        our_error(&String::from_utf8_lossy(&o2.stderr)),
+        python_error(&String::from_utf8_lossy(&t2.stderr))
+    );
     let mut forced = args.clone();
     forced.push("-f".into());
-    assert!(run(&common::mar_bin(), Some("create"), &forced, &inputs, tmp.path()).status.success());
+    assert!(
+        run(
+            &common::mar_bin(),
+            Some("create"),
+            &forced,
+            &inputs,
+            tmp.path()
+        )
+        .status
+        .success()
+    );
 }

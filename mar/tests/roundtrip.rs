@@ -30,18 +30,22 @@ struct Input {
 /// artifacts); a path that is a file is never also a folder of another path.
 fn tree() -> impl Strategy<Value = BTreeMap<String, Vec<u8>>> {
     let path = prop::collection::vec("t[a-z0-9_]{0,5}", 1..=3).prop_map(|c| c.join("/"));
-    prop::collection::vec((path, prop::collection::vec(any::<u8>(), 0..300)), 0..8).prop_map(|items| {
-        let mut tree = BTreeMap::new();
-        for (path, bytes) in items {
-            let clashes = tree.keys().any(|k: &String| {
-                k.starts_with(&format!("{path}/")) || path.starts_with(&format!("{k}/")) || *k == path
-            });
-            if !clashes {
-                tree.insert(path, bytes);
+    prop::collection::vec((path, prop::collection::vec(any::<u8>(), 0..300)), 0..8).prop_map(
+        |items| {
+            let mut tree = BTreeMap::new();
+            for (path, bytes) in items {
+                let clashes = tree.keys().any(|k: &String| {
+                    k.starts_with(&format!("{path}/"))
+                        || path.starts_with(&format!("{k}/"))
+                        || *k == path
+                });
+                if !clashes {
+                    tree.insert(path, bytes);
+                }
             }
-        }
-        tree
-    })
+            tree
+        },
+    )
 }
 
 fn input() -> impl Strategy<Value = Input> {
@@ -58,7 +62,18 @@ fn input() -> impl Strategy<Value = Input> {
         proptest::option::of(any::<u8>()),
     )
         .prop_map(
-            |(tree, model_name, version, runtime, handler_module, handler_fn, weights, model_file, requirements, config)| Input {
+            |(
+                tree,
+                model_name,
+                version,
+                runtime,
+                handler_module,
+                handler_fn,
+                weights,
+                model_file,
+                requirements,
+                config,
+            )| Input {
                 tree,
                 model_name,
                 version,
@@ -83,14 +98,20 @@ fn materialise(input: &Input, dir: &Path) -> (CreateOptions, BTreeMap<String, Ve
         expected.insert(path.clone(), bytes.clone());
     }
     let entry = input.handler_fn.as_deref().unwrap_or("handle");
-    let handler_src = format!("def {entry}(data, context):\n    return data\n# {}\n", input.model_name);
+    let handler_src = format!(
+        "def {entry}(data, context):\n    return data\n# {}\n",
+        input.model_name
+    );
     let handler_file = format!("{}.py", input.handler_module);
     common::write(&src.join(&handler_file), &handler_src);
     expected.insert(handler_file, handler_src.into_bytes());
     let mut opts = CreateOptions::new(&input.model_name, &input.version, "");
     opts.handler = match &input.handler_fn {
         Some(f) => format!("{}:{f}", src.join(&input.handler_module).display()),
-        None => src.join(format!("{}.py", input.handler_module)).display().to_string(),
+        None => src
+            .join(format!("{}.py", input.handler_module))
+            .display()
+            .to_string(),
     };
     opts.runtime = input.runtime.clone();
     opts.extra_files = vec![src.join("extra").display().to_string()];
@@ -111,7 +132,10 @@ fn materialise(input: &Input, dir: &Path) -> (CreateOptions, BTreeMap<String, Ve
         opts.requirements_file = Some(add("requirements.txt", b"numpy\n".to_vec()));
     }
     if let Some(n) = input.config {
-        opts.config_file = Some(add("model-config.yaml", format!("batchSize: {n}\n").into_bytes()));
+        opts.config_file = Some(add(
+            "model-config.yaml",
+            format!("batchSize: {n}\n").into_bytes(),
+        ));
     }
     (opts, expected)
 }
@@ -163,13 +187,19 @@ fn round_trip(input: &Input) {
         let manifest = Manifest::from_slice(&manifest_bytes).unwrap();
         let want = manifest_for(&opts, manifest.created_on.as_deref().unwrap()).unwrap();
         assert_eq!(manifest, want, "{format}");
-        assert_eq!(String::from_utf8(manifest_bytes).unwrap(), want.to_json_pretty(), "{format}");
+        assert_eq!(
+            String::from_utf8(manifest_bytes).unwrap(),
+            want.to_json_pretty(),
+            "{format}"
+        );
         assert_eq!(files, expected, "{format}: archive contents");
 
         // Random versions may hold what `mar check` rightly refuses in a URL; nothing else may fail.
         let v = &input.version;
         let bad_version = !v.is_empty()
-            && (v.trim().is_empty() || v.chars().any(|c| c == '/' || c.is_whitespace() || c.is_control()));
+            && (v.trim().is_empty()
+                || v.chars()
+                    .any(|c| c == '/' || c.is_whitespace() || c.is_control()));
         let report = mar::check::check_path(&made);
         let errors: Vec<&str> = report
             .findings
@@ -178,7 +208,12 @@ fn round_trip(input: &Input) {
             .map(|f| f.code.as_str())
             .collect();
         let expected_errors: &[&str] = if bad_version { &["MAR005"] } else { &[] };
-        assert_eq!(errors, expected_errors, "{format}: {}", report.render_text());
+        assert_eq!(
+            errors,
+            expected_errors,
+            "{format}: {}",
+            report.render_text()
+        );
 
         let model_dir = if format == ArchiveFormat::NoArchive {
             made.clone()
@@ -186,12 +221,22 @@ fn round_trip(input: &Input) {
             let dest = tmp.path().join(format!("x-{format}"));
             extract(&made, &dest, &Limits::default()).unwrap()
         };
-        expected.insert(MANIFEST_PATH.to_string(), want.to_json_pretty().into_bytes());
-        assert_eq!(files_on_disk(&model_dir), expected, "{format}: unpacked files");
+        expected.insert(
+            MANIFEST_PATH.to_string(),
+            want.to_json_pretty().into_bytes(),
+        );
+        assert_eq!(
+            files_on_disk(&model_dir),
+            expected,
+            "{format}: unpacked files"
+        );
         expected.remove(MANIFEST_PATH);
         let loaded = mar::model_dir::load(&model_dir).unwrap();
         assert_eq!(loaded.manifest.as_ref(), Some(&want));
-        assert_eq!(loaded.config.map(|c| c.batch_size), input.config.map(|n| Some(u32::from(n).max(1))));
+        assert_eq!(
+            loaded.config.map(|c| c.batch_size),
+            input.config.map(|n| Some(u32::from(n).max(1)))
+        );
     }
 }
 
@@ -210,10 +255,25 @@ fn the_seed_example_round_trips() {
     common::seed_inputs(tmp.path());
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let made = create(&common::seed_options(tmp.path(), &out, "seed", ArchiveFormat::Default)).unwrap();
+    let made = create(&common::seed_options(
+        tmp.path(),
+        &out,
+        "seed",
+        ArchiveFormat::Default,
+    ))
+    .unwrap();
     let mut archive = Archive::open(&made).unwrap();
     let names: Vec<&str> = archive.entries.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, ["index_to_name.json", "m.pt", "m.py", "model_handler.py", MANIFEST_PATH]);
+    assert_eq!(
+        names,
+        [
+            "index_to_name.json",
+            "m.pt",
+            "m.py",
+            "model_handler.py",
+            MANIFEST_PATH
+        ]
+    );
     let manifest = Manifest::from_slice(&archive.read(MANIFEST_PATH).unwrap().unwrap()).unwrap();
     let mut shown = manifest.clone();
     shown.created_on = Some("[createdOn]".into());

@@ -22,7 +22,11 @@ struct TorchServe {
 impl TorchServe {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(self.venv.join("bin/torchserve"));
-        let path = format!("{}:{}", self.venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            self.venv.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         cmd.args(args)
             .current_dir(&self.run)
             // The worker is started with `python` from PATH; the pid file, the java temp folder
@@ -38,7 +42,10 @@ impl TorchServe {
         for log in ["logs/ts_log.log", "logs/model_log.log", "start.log"] {
             let text = std::fs::read_to_string(self.run.join(log)).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(40).collect();
-            out.push_str(&format!("--- {log}\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+            out.push_str(&format!(
+                "--- {log}\n{}\n",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
         }
         out
     }
@@ -56,8 +63,13 @@ impl Drop for TorchServe {
 }
 
 fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 /// A one-shot HTTP/1.1 request; returns (status, body). TorchServe keeps connections alive even
@@ -75,17 +87,21 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16
     let mut reader = std::io::BufReader::new(&stream);
     let mut status_line = String::new();
     reader.read_line(&mut status_line)?;
-    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let mut length = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line == "\r\n" {
             break;
         }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse::<usize>().ok();
-            }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse::<usize>().ok();
         }
     }
     let mut bytes = Vec::new();
@@ -102,13 +118,33 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16
 }
 
 fn java_available() -> bool {
-    Command::new("java").arg("-version").output().is_ok_and(|o| o.status.success())
+    Command::new("java")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn mar_create(inputs: &Path, store: &Path, name: &str, format: &str) {
     let status = Command::new(common::mar_bin())
-        .args(["create", "--model-name", name, "--version", "1.0", "--model-file", "m.py", "--serialized-file", "m.pt"])
-        .args(["--extra-files", "index_to_name.json", "--handler", "model_handler:handle", "--runtime", "python3"])
+        .args([
+            "create",
+            "--model-name",
+            name,
+            "--version",
+            "1.0",
+            "--model-file",
+            "m.py",
+            "--serialized-file",
+            "m.pt",
+        ])
+        .args([
+            "--extra-files",
+            "index_to_name.json",
+            "--handler",
+            "model_handler:handle",
+            "--runtime",
+            "python3",
+        ])
         .args(["--archive-format", format, "--export-path"])
         .arg(store)
         .current_dir(inputs)
@@ -119,14 +155,22 @@ fn mar_create(inputs: &Path, store: &Path, name: &str, format: &str) {
 
 #[test]
 fn torchserve_loads_what_mar_create_writes() {
-    let Some(venv) = common::venv_or_skip("torchserve_loads_what_mar_create_writes") else { return };
+    let Some(venv) = common::venv_or_skip("torchserve_loads_what_mar_create_writes") else {
+        return;
+    };
     if !java_available() {
-        eprintln!("SKIP torchserve_loads_what_mar_create_writes: no java on PATH (TorchServe's frontend needs it)");
+        eprintln!(
+            "SKIP torchserve_loads_what_mar_create_writes: no java on PATH (TorchServe's frontend needs it)"
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (inputs, store, run, private_tmp) =
-        (tmp.path().join("inputs"), tmp.path().join("store"), tmp.path().join("run"), tmp.path().join("tmp"));
+    let (inputs, store, run, private_tmp) = (
+        tmp.path().join("inputs"),
+        tmp.path().join("store"),
+        tmp.path().join("run"),
+        tmp.path().join("tmp"),
+    );
     for d in [&inputs, &store, &run, &private_tmp] {
         std::fs::create_dir_all(d).unwrap();
     }
@@ -143,15 +187,32 @@ fn torchserve_loads_what_mar_create_writes() {
             "inference_address=http://127.0.0.1:{}\nmanagement_address=http://127.0.0.1:{}\n\
              metrics_address=http://127.0.0.1:{}\ngrpc_inference_port={}\ngrpc_management_port={}\n\
              model_store={}\ndefault_workers_per_model=1\n",
-            ports[0], ports[1], ports[2], ports[3], ports[4], store.display()
+            ports[0],
+            ports[1],
+            ports[2],
+            ports[3],
+            ports[4],
+            store.display()
         ),
     );
-    let ts = TorchServe { venv, run, tmp: private_tmp, inference: ports[0], management: ports[1] };
+    let ts = TorchServe {
+        venv,
+        run,
+        tmp: private_tmp,
+        inference: ports[0],
+        management: ports[1],
+    };
     // The java frontend outlives the launcher and inherits its output: send that to a file,
     // not to pipes this test would wait on.
     let log = std::fs::File::create(ts.run.join("start.log")).unwrap();
     let started = ts
-        .command(&["--start", "--ncs", "--disable-token-auth", "--enable-model-api", "--ts-config"])
+        .command(&[
+            "--start",
+            "--ncs",
+            "--disable-token-auth",
+            "--enable-model-api",
+            "--ts-config",
+        ])
         .arg(&config)
         .args(["--model-store"])
         .arg(&store)
@@ -160,19 +221,39 @@ fn torchserve_loads_what_mar_create_writes() {
         .stderr(log)
         .status()
         .unwrap();
-    assert!(started.success(), "torchserve --start failed\n{}", ts.logs());
+    assert!(
+        started.success(),
+        "torchserve --start failed\n{}",
+        ts.logs()
+    );
 
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !http(ts.inference, "GET", "/ping", "").is_ok_and(|(s, b)| s == 200 && b.contains("Healthy")) {
-        assert!(Instant::now() < deadline, "TorchServe never became healthy\n{}", ts.logs());
+    while !http(ts.inference, "GET", "/ping", "")
+        .is_ok_and(|(s, b)| s == 200 && b.contains("Healthy"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "TorchServe never became healthy\n{}",
+            ts.logs()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    for (name, url) in [("seed", "seed.mar"), ("seedtgz", "seedtgz.tar.gz"), ("seeddir", "seeddir")] {
+    for (name, url) in [
+        ("seed", "seed.mar"),
+        ("seedtgz", "seedtgz.tar.gz"),
+        ("seeddir", "seeddir"),
+    ] {
         let path = format!("/models?url={url}&initial_workers=1&synchronous=true");
         let (status, body) = http(ts.management, "POST", &path, "").unwrap();
         assert_eq!(status, 200, "register {url}: {body}\n{}", ts.logs());
-        let (status, body) = http(ts.inference, "POST", &format!("/predictions/{name}"), "hello").unwrap();
+        let (status, body) = http(
+            ts.inference,
+            "POST",
+            &format!("/predictions/{name}"),
+            "hello",
+        )
+        .unwrap();
         assert_eq!(status, 200, "predict {name}: {body}\n{}", ts.logs());
         let answer: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
         assert_eq!(answer, serde_json::json!({"ok": true, "n": 1}), "{name}");

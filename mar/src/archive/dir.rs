@@ -41,7 +41,10 @@ fn walk_into(
         let file_type = meta.file_type();
         let (kind, link_target) = if file_type.is_symlink() {
             let target = fs::read_link(&path).map_err(|e| ArchiveError::io(&path, e))?;
-            (EntryKind::Symlink, Some(target.to_string_lossy().into_owned()))
+            (
+                EntryKind::Symlink,
+                Some(target.to_string_lossy().into_owned()),
+            )
         } else if file_type.is_dir() {
             (EntryKind::Dir, None)
         } else if file_type.is_file() {
@@ -53,7 +56,11 @@ fn walk_into(
             name: name.clone(),
             stored_name: None,
             kind,
-            size: if kind == EntryKind::File { meta.len() } else { 0 },
+            size: if kind == EntryKind::File {
+                meta.len()
+            } else {
+                0
+            },
             compressed_size: None,
             method: None,
             crc32: None,

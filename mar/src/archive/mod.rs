@@ -119,7 +119,10 @@ impl Archive {
 
     /// Sum of the declared sizes of all entries.
     pub fn total_size(&self) -> u64 {
-        self.entries.iter().map(|e| e.size).fold(0u64, u64::saturating_add)
+        self.entries
+            .iter()
+            .map(|e| e.size)
+            .fold(0u64, u64::saturating_add)
     }
 
     /// Reads the file `name` (at most [`MAX_READ`] bytes); `None` when there is no such file.

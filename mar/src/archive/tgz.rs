@@ -67,7 +67,9 @@ pub(super) fn scan(path: &Path, limits: &Limits) -> Result<Scanned, ArchiveError
             && worth_capturing(&name)
         {
             let mut bytes = Vec::with_capacity(size as usize);
-            entry.read_to_end(&mut bytes).map_err(|e| damaged(path, e))?;
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| damaged(path, e))?;
             captured_bytes += size;
             captured.insert(name.clone(), bytes);
         }
@@ -91,9 +93,14 @@ pub(super) fn read(path: &Path, wanted: &str) -> Result<Option<Vec<u8>>, Archive
     let mut found = None;
     for_each_entry(path, |full, entry| {
         let kind = entry.header().entry_type();
-        if strip_first_component(full) == wanted && matches!(kind, EntryType::Regular | EntryType::Continuous) {
+        if strip_first_component(full) == wanted
+            && matches!(kind, EntryType::Regular | EntryType::Continuous)
+        {
             let mut bytes = Vec::new();
-            entry.take(MAX_READ).read_to_end(&mut bytes).map_err(|e| damaged(path, e))?;
+            entry
+                .take(MAX_READ)
+                .read_to_end(&mut bytes)
+                .map_err(|e| damaged(path, e))?;
             found = Some(bytes);
         }
         Ok(true)
@@ -105,14 +112,20 @@ pub(super) fn read(path: &Path, wanted: &str) -> Result<Option<Vec<u8>>, Archive
 /// When it never stops, the stream is read to its end so the gzip CRC is checked too.
 fn for_each_entry(
     path: &Path,
-    mut visit: impl FnMut(&str, &mut tar::Entry<'_, flate2::read::MultiGzDecoder<BufReader<File>>>) -> Result<bool, ArchiveError>,
+    mut visit: impl FnMut(
+        &str,
+        &mut tar::Entry<'_, flate2::read::MultiGzDecoder<BufReader<File>>>,
+    ) -> Result<bool, ArchiveError>,
 ) -> Result<(), ArchiveError> {
     let file = File::open(path).map_err(|e| ArchiveError::io(path, e))?;
     let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file));
     let mut archive = tar::Archive::new(gz);
     for entry in archive.entries().map_err(|e| damaged(path, e))? {
         let mut entry = entry.map_err(|e| damaged(path, e))?;
-        if matches!(entry.header().entry_type(), EntryType::XGlobalHeader | EntryType::XHeader) {
+        if matches!(
+            entry.header().entry_type(),
+            EntryType::XGlobalHeader | EntryType::XHeader
+        ) {
             continue;
         }
         let full = String::from_utf8_lossy(&entry.path_bytes()).into_owned();

@@ -123,18 +123,26 @@ pub(super) fn verify(archive: &mut ZipArchive<File>) -> Vec<VerifyIssue> {
                 continue;
             }
         };
-        let name = raw.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("#{index}"));
+        let name = raw
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| format!("#{index}"));
         if raw.is_dir() && raw.size() == 0 {
             continue;
         }
         let outcome = VerifyingReader::new(raw).and_then(|mut r| zip_entry::verify(&mut r));
         if let Err(e) = outcome {
             let problem = match zip_entry::problem_of(&e) {
-                Some(p @ EntryProblem::LongerThanDeclared { .. }) => VerifyProblem::Bomb(p.to_string()),
+                Some(p @ EntryProblem::LongerThanDeclared { .. }) => {
+                    VerifyProblem::Bomb(p.to_string())
+                }
                 Some(p) => VerifyProblem::Corrupt(p.to_string()),
                 None => VerifyProblem::Corrupt(e.to_string()),
             };
-            issues.push(VerifyIssue { entry: name, problem });
+            issues.push(VerifyIssue {
+                entry: name,
+                problem,
+            });
         }
     }
     issues

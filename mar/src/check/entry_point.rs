@@ -29,7 +29,11 @@ pub(super) fn check(archive: &mut Archive, manifest: &Manifest, findings: &mut V
     let module = module.rsplit('/').next().unwrap_or(module);
     let base = module.replace('.', "/");
     let candidates = [format!("{base}.py"), format!("{base}/__init__.py")];
-    let Some(file) = candidates.iter().find(|c| archive.file(c).is_some()).cloned() else {
+    let Some(file) = candidates
+        .iter()
+        .find(|c| archive.file(c).is_some())
+        .cloned()
+    else {
         if !module.is_empty() && manifest::is_builtin_handler(module) {
             return;
         }
@@ -54,14 +58,24 @@ pub(super) fn check(archive: &mut Archive, manifest: &Manifest, findings: &mut V
         Ok(p) => p,
         Err(why) => {
             findings.push(
-                Finding::new(Code::PythonUnavailable, format!("handler not analysed: {why}")).entry(file),
+                Finding::new(
+                    Code::PythonUnavailable,
+                    format!("handler not analysed: {why}"),
+                )
+                .entry(file),
             );
             return;
         }
     };
     if let Some(err) = &probe.syntax_error {
-        let column = err.offset.map(|c| format!(", column {c}")).unwrap_or_default();
-        let at = err.line.map(|l| format!(" (line {l}{column})")).unwrap_or_default();
+        let column = err
+            .offset
+            .map(|c| format!(", column {c}"))
+            .unwrap_or_default();
+        let at = err
+            .line
+            .map(|l| format!(" (line {l}{column})"))
+            .unwrap_or_default();
         findings.push(
             Finding::new(Code::HandlerSyntaxError, format!("{}{at}", err.msg))
                 .entry(file)
@@ -69,7 +83,12 @@ pub(super) fn check(archive: &mut Archive, manifest: &Manifest, findings: &mut V
         );
         return;
     }
-    Judge { probe: &probe, file: &file, findings }.entry_point(function);
+    Judge {
+        probe: &probe,
+        file: &file,
+        findings,
+    }
+    .entry_point(function);
 }
 
 struct Judge<'a> {
@@ -165,27 +184,29 @@ impl Judge<'_> {
                     Some(class.line),
                 ),
                 Has::Yes => {
-                    if let Some(sig) = self.method(class, method, 0) {
-                        if !sig.accepts_positional(args, 1) {
+                    if let Some(sig) = self.method(class, method, 0)
+                        && !sig.accepts_positional(args, 1) {
                             self.push(
                                 Code::EntryFunctionArity,
                                 format!("{class_name}.{method}{} cannot be called as {call}", describe(sig, 1)),
                                 Some(sig.line),
                             );
                         }
-                    }
                 }
                 Has::Unknown => {}
             }
         }
-        if let Some(init) = self.method(class, "__init__", 0) {
-            if !init.accepts_positional(0, 1) {
-                self.push(
-                    Code::HandlerClassInit,
-                    format!("{class_name}.__init__{} needs arguments, but TorchServe calls {class_name}()", describe(init, 1)),
-                    Some(init.line),
-                );
-            }
+        if let Some(init) = self.method(class, "__init__", 0)
+            && !init.accepts_positional(0, 1)
+        {
+            self.push(
+                Code::HandlerClassInit,
+                format!(
+                    "{class_name}.__init__{} needs arguments, but TorchServe calls {class_name}()",
+                    describe(init, 1)
+                ),
+                Some(init.line),
+            );
         }
         if let Some(f) = function {
             self.findings.push(
@@ -225,7 +246,12 @@ impl Judge<'_> {
     }
 
     /// The `def` of `member` in the class or the nearest same-module base that has it.
-    fn method<'p>(&'p self, class: &'p ClassFacts, member: &str, depth: usize) -> Option<&'p Signature> {
+    fn method<'p>(
+        &'p self,
+        class: &'p ClassFacts,
+        member: &str,
+        depth: usize,
+    ) -> Option<&'p Signature> {
         if class.members.iter().any(|m| m == member) {
             return class.methods.get(member);
         }

@@ -9,40 +9,55 @@ pub(super) fn check(archive: &mut Archive, findings: &mut Vec<Finding>) {
     let Some(manifest) = read_manifest(archive, findings) else {
         return;
     };
-    if let Some(runtime) = &manifest.runtime {
-        if !RUNTIMES.contains(&runtime.as_str()) {
-            findings.push(
+    if let Some(runtime) = &manifest.runtime
+        && !RUNTIMES.contains(&runtime.as_str())
+    {
+        findings.push(
                 Finding::new(Code::BadRuntime, format!("runtime {runtime:?} is not python, python3 or LSP; TorchServe refuses the model"))
                     .entry(MANIFEST_PATH),
             );
-        }
     }
-    let missing: Vec<&str> = [("createdOn", &manifest.created_on), ("archiverVersion", &manifest.archiver_version)]
-        .into_iter()
-        .filter(|(_, v)| v.is_none())
-        .map(|(k, _)| k)
-        .collect();
+    let missing: Vec<&str> = [
+        ("createdOn", &manifest.created_on),
+        ("archiverVersion", &manifest.archiver_version),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_none())
+    .map(|(k, _)| k)
+    .collect();
     if !missing.is_empty() {
         findings.push(
-            Finding::new(Code::ArchiverFieldsMissing, format!("the manifest lacks {}", missing.join(" and ")))
-                .entry(MANIFEST_PATH),
+            Finding::new(
+                Code::ArchiverFieldsMissing,
+                format!("the manifest lacks {}", missing.join(" and ")),
+            )
+            .entry(MANIFEST_PATH),
         );
     }
     let Some(model) = &manifest.model else {
         findings.push(
-            Finding::new(Code::ModelEntryMissing, "the manifest has no \"model\" object; TorchServe refuses the model")
-                .entry(MANIFEST_PATH),
+            Finding::new(
+                Code::ModelEntryMissing,
+                "the manifest has no \"model\" object; TorchServe refuses the model",
+            )
+            .entry(MANIFEST_PATH),
         );
         return;
     };
     match model.model_name.as_deref() {
         None => findings.push(
-            Finding::new(Code::ModelEntryMissing, "model.modelName is missing; TorchServe needs it (or a name at registration)")
-                .entry(MANIFEST_PATH),
+            Finding::new(
+                Code::ModelEntryMissing,
+                "model.modelName is missing; TorchServe needs it (or a name at registration)",
+            )
+            .entry(MANIFEST_PATH),
         ),
         Some(name) if !is_valid_model_name(name) => findings.push(
-            Finding::new(Code::BadModelName, format!("model name {name:?} does not match ^[A-Za-z0-9][A-Za-z0-9_\\-.]*$"))
-                .entry(MANIFEST_PATH),
+            Finding::new(
+                Code::BadModelName,
+                format!("model name {name:?} does not match ^[A-Za-z0-9][A-Za-z0-9_\\-.]*$"),
+            )
+            .entry(MANIFEST_PATH),
         ),
         Some(_) => {}
     }
@@ -61,17 +76,33 @@ pub(super) fn check(archive: &mut Archive, findings: &mut Vec<Finding>) {
         Some(_) => {}
     }
     entry_point::check(archive, &manifest, findings);
-    for (field, value) in [("serializedFile", &model.serialized_file), ("modelFile", &model.model_file)] {
+    for (field, value) in [
+        ("serializedFile", &model.serialized_file),
+        ("modelFile", &model.model_file),
+    ] {
         if let Some(name) = value.as_deref().filter(|n| archive.file(n).is_none()) {
             findings.push(
-                Finding::new(Code::ModelFileMissing, format!("{field} {name:?} is not in the archive; handlers that read it will fail"))
-                    .entry(name),
+                Finding::new(
+                    Code::ModelFileMissing,
+                    format!(
+                        "{field} {name:?} is not in the archive; handlers that read it will fail"
+                    ),
+                )
+                .entry(name),
             );
         }
     }
-    if let Some(name) = model.requirements_file.as_deref().filter(|n| archive.file(n).is_none()) {
+    if let Some(name) = model
+        .requirements_file
+        .as_deref()
+        .filter(|n| archive.file(n).is_none())
+    {
         findings.push(
-            Finding::new(Code::RequirementsFileMissing, format!("requirementsFile {name:?} is not in the archive")).entry(name),
+            Finding::new(
+                Code::RequirementsFileMissing,
+                format!("requirementsFile {name:?} is not in the archive"),
+            )
+            .entry(name),
         );
     }
     if let Some(name) = model.config_file.as_deref() {
@@ -87,9 +118,17 @@ fn read_manifest(archive: &mut Archive, findings: &mut Vec<Finding>) -> Option<M
                 .entries
                 .iter()
                 .find(|e| e.name.ends_with(&format!("/{MANIFEST_PATH}")))
-                .map(|e| format!(" (found {:?}: the archive has an extra top-level folder)", e.name))
+                .map(|e| {
+                    format!(
+                        " (found {:?}: the archive has an extra top-level folder)",
+                        e.name
+                    )
+                })
                 .unwrap_or_default();
-            findings.push(Finding::new(Code::ManifestMissing, format!("{MANIFEST_PATH} is missing{nested}")));
+            findings.push(Finding::new(
+                Code::ManifestMissing,
+                format!("{MANIFEST_PATH} is missing{nested}"),
+            ));
             return None;
         }
         Err(e) => {
@@ -101,9 +140,12 @@ fn read_manifest(archive: &mut Archive, findings: &mut Vec<Finding>) -> Option<M
         Ok(m) => Some(m),
         Err(e) => {
             findings.push(
-                Finding::new(Code::ManifestMalformed, format!("not a valid manifest: {e}"))
-                    .entry(MANIFEST_PATH)
-                    .line(u32::try_from(e.line()).ok().filter(|l| *l > 0)),
+                Finding::new(
+                    Code::ManifestMalformed,
+                    format!("not a valid manifest: {e}"),
+                )
+                .entry(MANIFEST_PATH)
+                .line(u32::try_from(e.line()).ok().filter(|l| *l > 0)),
             );
             None
         }
@@ -114,7 +156,13 @@ fn check_config(archive: &mut Archive, name: &str, findings: &mut Vec<Finding>) 
     let bytes = match archive.read(name) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
-            findings.push(Finding::new(Code::ConfigFileMissing, format!("configFile {name:?} is not in the archive")).entry(name));
+            findings.push(
+                Finding::new(
+                    Code::ConfigFileMissing,
+                    format!("configFile {name:?} is not in the archive"),
+                )
+                .entry(name),
+            );
             return;
         }
         Err(e) => {

@@ -55,7 +55,12 @@ pub fn check_path_with(path: &Path, opts: &CheckOptions) -> Report {
             return Report::new(shown, format, 0, findings);
         }
     };
-    container::check(&mut archive, &opts.limits, opts.verify_checksums, &mut findings);
+    container::check(
+        &mut archive,
+        &opts.limits,
+        opts.verify_checksums,
+        &mut findings,
+    );
     manifest_rules::check(&mut archive, &mut findings);
     Report::new(shown, Some(archive.format), archive.entries.len(), findings)
 }

@@ -55,7 +55,10 @@ impl Signature {
     /// no required keyword-only parameter. `skip` leading parameters are bound already (self).
     pub fn accepts_positional(&self, count: u32, skip: u32) -> bool {
         let positional = self.positional.saturating_sub(skip);
-        let required = self.positional.saturating_sub(self.defaults).saturating_sub(skip);
+        let required = self
+            .positional
+            .saturating_sub(self.defaults)
+            .saturating_sub(skip);
         self.kwonly_required == 0 && (positional >= count || self.vararg) && required <= count
     }
 }

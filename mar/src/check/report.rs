@@ -83,7 +83,12 @@ pub struct Report {
 }
 
 impl Report {
-    pub(super) fn new(path: String, format: Option<SourceFormat>, entries: usize, findings: Vec<Finding>) -> Report {
+    pub(super) fn new(
+        path: String,
+        format: Option<SourceFormat>,
+        entries: usize,
+        findings: Vec<Finding>,
+    ) -> Report {
         let count = |s| findings.iter().filter(|f| f.severity == s).count();
         let summary = Summary {
             errors: count(Severity::Error),
@@ -115,15 +120,23 @@ impl Report {
     /// One block per finding: `SEVERITY CODE [entry:line] message` then `  fix: ...`.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
-        let format = self.format.map_or("unrecognised".to_string(), |f| f.to_string());
-        out.push_str(&format!("{} ({format}, {} entries)\n", self.path, self.entries));
+        let format = self
+            .format
+            .map_or("unrecognised".to_string(), |f| f.to_string());
+        out.push_str(&format!(
+            "{} ({format}, {} entries)\n",
+            self.path, self.entries
+        ));
         for f in &self.findings {
             let place = match (&f.entry, f.line) {
                 (Some(e), Some(l)) => format!(" {e}:{l}"),
                 (Some(e), None) => format!(" {e}"),
                 _ => String::new(),
             };
-            out.push_str(&format!("{:<7} {}{place}: {}\n", f.severity, f.code, f.message));
+            out.push_str(&format!(
+                "{:<7} {}{place}: {}\n",
+                f.severity, f.code, f.message
+            ));
             out.push_str(&format!("        fix: {}\n", f.fix));
         }
         let s = &self.summary;

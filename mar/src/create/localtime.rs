@@ -38,7 +38,15 @@ impl LocalTime {
         u16::try_from(self.year)
             .ok()
             .and_then(|y| {
-                zip::DateTime::from_date_and_time(y, self.month, self.day, self.hour, self.minute, self.second).ok()
+                zip::DateTime::from_date_and_time(
+                    y,
+                    self.month,
+                    self.day,
+                    self.hour,
+                    self.minute,
+                    self.second,
+                )
+                .ok()
             })
             .unwrap_or_default()
     }
@@ -53,7 +61,14 @@ fn broken_down(secs: i64) -> LocalTime {
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
     if !ok {
-        return LocalTime { year: 1980, month: 1, day: 1, hour: 0, minute: 0, second: 0 };
+        return LocalTime {
+            year: 1980,
+            month: 1,
+            day: 1,
+            hour: 0,
+            minute: 0,
+            second: 0,
+        };
     }
     LocalTime {
         year: tm.tm_year + 1900,

@@ -10,8 +10,8 @@ use std::str::FromStr;
 use crate::ArchiveError;
 use crate::manifest::{self, Manifest, ModelInfo, RUNTIMES};
 
-pub use plan::handler_file;
 pub(crate) use localtime::LocalTime;
+pub use plan::handler_file;
 
 /// The version torch-model-archiver writes as `archiverVersion`; TorchServe only checks presence.
 pub const ARCHIVER_VERSION: &str = "0.12.0";
@@ -200,6 +200,10 @@ fn validate_inputs(opts: &CreateOptions) -> Result<(), ArchiveError> {
 }
 
 fn is_dir(p: &Path) -> bool {
-    let p = if p.as_os_str().is_empty() { Path::new(".") } else { p };
+    let p = if p.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        p
+    };
     p.is_dir()
 }

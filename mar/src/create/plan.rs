@@ -84,7 +84,9 @@ impl Plan {
         // pathlib's Path("") is ".", which exists: an empty item is silently skipped.
         let exists = item.is_empty() || Path::new(item).exists();
         if !(wildcard || exists) {
-            return Err(ArchiveError::Archiver(format!("File does not exist: {item}")));
+            return Err(ArchiveError::Archiver(format!(
+                "File does not exist: {item}"
+            )));
         }
         let pattern = item.trim();
         let matches = if pattern.is_empty() {
@@ -118,7 +120,11 @@ impl Plan {
             match std::fs::metadata(&child) {
                 Ok(m) if m.is_dir() => {
                     let prefix = format!("{name}/");
-                    if self.files.keys().any(|k| *k == name || k.starts_with(&prefix)) {
+                    if self
+                        .files
+                        .keys()
+                        .any(|k| *k == name || k.starts_with(&prefix))
+                    {
                         return Err(ArchiveError::Archiver(format!(
                             "[Errno 17] File exists: '{}'",
                             self.staging.join(&name).display()
@@ -217,11 +223,20 @@ mod tests {
 
     #[test]
     fn handler_files() {
-        assert_eq!(handler_file("model_handler:handle", "python3").as_deref(), Some("model_handler.py"));
+        assert_eq!(
+            handler_file("model_handler:handle", "python3").as_deref(),
+            Some("model_handler.py")
+        );
         assert_eq!(handler_file("h.py", "python").as_deref(), Some("h.py"));
-        assert_eq!(handler_file("dir/h.py:fn", "python").as_deref(), Some("dir/h.py:fn"));
+        assert_eq!(
+            handler_file("dir/h.py:fn", "python").as_deref(),
+            Some("dir/h.py:fn")
+        );
         assert_eq!(handler_file("image_classifier", "python"), None);
-        assert_eq!(handler_file("image_classifier:x", "python").as_deref(), Some("image_classifier.py"));
+        assert_eq!(
+            handler_file("image_classifier:x", "python").as_deref(),
+            Some("image_classifier.py")
+        );
         assert_eq!(handler_file("BaseHandler", "LSP"), None);
         assert_eq!(handler_file("libh:fn", "LSP").as_deref(), Some("libh.so"));
     }

@@ -17,7 +17,12 @@ use crate::manifest::MANIFEST_PATH;
 /// zlib's default level, which Python's zipfile uses.
 const DEFLATE_LEVEL: i64 = 6;
 
-pub(super) fn zip(out: &Path, plan: &Plan, manifest: &str, deflate: bool) -> Result<(), ArchiveError> {
+pub(super) fn zip(
+    out: &Path,
+    plan: &Plan,
+    manifest: &str,
+    deflate: bool,
+) -> Result<(), ArchiveError> {
     let method = if deflate {
         zip::CompressionMethod::Deflated
     } else {
@@ -29,7 +34,10 @@ pub(super) fn zip(out: &Path, plan: &Plan, manifest: &str, deflate: bool) -> Res
         let zerr = |e: zip::result::ZipError| io::Error::other(e);
         for (name, source) in &plan.files {
             let meta = fs::metadata(source).map_err(|e| with_path(source, e))?;
-            let mtime = meta.modified().map(LocalTime::at).unwrap_or_else(|_| LocalTime::now());
+            let mtime = meta
+                .modified()
+                .map(LocalTime::at)
+                .unwrap_or_else(|_| LocalTime::now());
             let options = SimpleFileOptions::default()
                 .compression_method(method)
                 .compression_level(level)
@@ -52,7 +60,12 @@ pub(super) fn zip(out: &Path, plan: &Plan, manifest: &str, deflate: bool) -> Res
     })
 }
 
-pub(super) fn tgz(out: &Path, model_name: &str, plan: &Plan, manifest: &str) -> Result<(), ArchiveError> {
+pub(super) fn tgz(
+    out: &Path,
+    model_name: &str,
+    plan: &Plan,
+    manifest: &str,
+) -> Result<(), ArchiveError> {
     with_temp(out, |file| {
         let gz = flate2::write::GzEncoder::new(
             BufWriter::with_capacity(1 << 20, file),
@@ -73,7 +86,11 @@ pub(super) fn tgz(out: &Path, model_name: &str, plan: &Plan, manifest: &str) -> 
         header.set_uid(0);
         header.set_gid(0);
         header.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut header, format!("{model_name}/{MANIFEST_PATH}"), manifest.as_bytes())?;
+        tar.append_data(
+            &mut header,
+            format!("{model_name}/{MANIFEST_PATH}"),
+            manifest.as_bytes(),
+        )?;
         tar.into_inner()?.finish()?.flush()
     })
 }

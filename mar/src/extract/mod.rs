@@ -67,11 +67,15 @@ fn prepare_dest(dest: &Path) -> Result<bool, ArchiveError> {
         Ok(meta) if meta.is_dir() => {
             let mut entries = std::fs::read_dir(dest).map_err(|e| ArchiveError::io(dest, e))?;
             if entries.next().is_some() {
-                return Err(ArchiveError::DestNotEmpty { path: dest.to_path_buf() });
+                return Err(ArchiveError::DestNotEmpty {
+                    path: dest.to_path_buf(),
+                });
             }
             Ok(false)
         }
-        Ok(_) => Err(ArchiveError::DestNotEmpty { path: dest.to_path_buf() }),
+        Ok(_) => Err(ArchiveError::DestNotEmpty {
+            path: dest.to_path_buf(),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dest).map_err(|e| ArchiveError::io(dest, e))?;
             Ok(true)

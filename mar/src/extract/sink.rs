@@ -76,7 +76,9 @@ impl<'a> Sink<'a> {
             match fs::symlink_metadata(&here) {
                 Ok(meta) if meta.is_dir() => {}
                 Ok(_) => {
-                    return Err(self.unsafe_entry(rel, "a parent of this entry is a file or a link"));
+                    return Err(
+                        self.unsafe_entry(rel, "a parent of this entry is a file or a link")
+                    );
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     fs::create_dir(&here).map_err(|e| ArchiveError::io(&here, e))?;
@@ -142,7 +144,8 @@ impl<'a> Sink<'a> {
             if self.bytes > self.limits.max_total_bytes {
                 return Err(self.too_large());
             }
-            out.write_all(&buf[..n]).map_err(|e| ArchiveError::io(target, e))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| ArchiveError::io(target, e))?;
             written += n as u64;
         }
         Ok(written)
@@ -176,11 +179,17 @@ impl<'a> Sink<'a> {
 
     /// Records a symlink; it is checked and created in [`Sink::finish`].
     pub(super) fn symlink(&mut self, rel: &Path, name: &str, target: &str) {
-        self.links.push((rel.to_path_buf(), name.to_string(), target.to_string()));
+        self.links
+            .push((rel.to_path_buf(), name.to_string(), target.to_string()));
     }
 
     /// A tar hard link: a copy of an already unpacked regular file inside the root.
-    pub(super) fn hard_link(&mut self, rel: &Path, name: &str, target_rel: &Path) -> Result<(), ArchiveError> {
+    pub(super) fn hard_link(
+        &mut self,
+        rel: &Path,
+        name: &str,
+        target_rel: &Path,
+    ) -> Result<(), ArchiveError> {
         let source = self.root.join(target_rel);
         let is_plain_file = fs::symlink_metadata(&source).is_ok_and(|m| m.is_file())
             && no_link_between(self.root, target_rel);

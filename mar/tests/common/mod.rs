@@ -15,9 +15,12 @@ pub fn mar_bin() -> PathBuf {
 /// `$TORCHSERVE_VENV`, else `$HOME/.cache/torchserve-0.12/venv`, when it holds
 /// torch-model-archiver; otherwise prints a SKIP line naming the test and returns None.
 pub fn venv_or_skip(test: &str) -> Option<PathBuf> {
-    let venv = std::env::var_os("TORCHSERVE_VENV").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/torchserve-0.12/venv")
-    });
+    let venv = std::env::var_os("TORCHSERVE_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/torchserve-0.12/venv")
+        });
     if venv.join("bin/torch-model-archiver").is_file() {
         Some(venv)
     } else {
@@ -38,9 +41,20 @@ pub fn write(path: &Path, bytes: impl AsRef<[u8]>) {
 
 /// The seed example's inputs in `dir`: m.py, m.pt, index_to_name.json, model_handler.py.
 pub fn seed_inputs(dir: &Path) {
-    write(&dir.join("m.py"), "import torch\n\nclass M(torch.nn.Module):\n    pass\n");
-    write(&dir.join("m.pt"), (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<_>>());
-    write(&dir.join("index_to_name.json"), "{\"0\": \"cat\", \"1\": \"dog\"}\n");
+    write(
+        &dir.join("m.py"),
+        "import torch\n\nclass M(torch.nn.Module):\n    pass\n",
+    );
+    write(
+        &dir.join("m.pt"),
+        (0..4096u32)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<_>>(),
+    );
+    write(
+        &dir.join("index_to_name.json"),
+        "{\"0\": \"cat\", \"1\": \"dog\"}\n",
+    );
     write(
         &dir.join("model_handler.py"),
         "import json\n\n\ndef handle(data, context):\n    if data is None:\n        return None\n    return [{\"ok\": True, \"n\": len(data)} for _ in data]\n",
@@ -197,7 +211,9 @@ pub fn overlapping_bomb(count: usize, kernel_bytes: usize) -> Vec<u8> {
 pub fn tree(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in rd.flatten() {
             let p = e.path();
             out.push(p.strip_prefix(root).unwrap().display().to_string());
