@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Slack on the partial-batch deadline: this bounds a wait on a loaded 2-core machine, it is
 /// not a latency claim.
-const SLACK_S: f64 = 2.0;
+const SLACK_S: f64 = 5.0;
 
 /// One request of a plan and what came back.
 #[derive(Debug, Clone)]
@@ -163,8 +163,9 @@ fn full_batches_leave_together_in_arrival_order() {
     let in_batch: BTreeSet<&str> = reports[0]["request_ids"].as_array().expect("ids").iter().map(|v| v.as_str().expect("id")).collect();
     assert_eq!(ids, in_batch);
 
-    // batch_size 4 with 3 requests: one call with len(data) == 3 once the delay has passed.
-    s.register_ok("url=batch_recorder.mar&model_name=three&batch_size=4&max_batch_delay=2000&initial_workers=1");
+    // batch_size 4 with 3 requests: one call with len(data) == 3 once the delay has passed
+    // (a long delay, so that all three arrive within it even on a loaded machine).
+    s.register_ok("url=batch_recorder.mar&model_name=three&batch_size=4&max_batch_delay=4000&initial_workers=1");
     let results = send_all(&s, "three", "three", &[(0, 0.0); 3], Duration::from_secs(120));
     assert!(results.iter().all(|r| r.report()["batch_len"] == 3), "{results:?}");
 

@@ -356,7 +356,8 @@ fn unregister_answers_in_flight_and_queued_requests() {
             (r.status().as_u16(), r.text().unwrap_or_default())
         })
     };
-    let in_flight = send(1.5);
+    // Long enough for the queued request and the DELETE to arrive while it runs.
+    let in_flight = send(4.0);
     wait_for(Duration::from_secs(30), "the first request to reach the worker", || {
         let m = s.get(Api::Metrics, "/metrics").text();
         m.lines().any(|l| l.starts_with("ts_batch_size_count{model_name=\"slow\"")).then_some(())

@@ -48,8 +48,10 @@ fn response_timeout_kills_the_worker_and_a_new_one_serves() {
         m.lines().any(|l| l.starts_with("ts_batch_size_count{model_name=\"slow\"")).then_some(())
     });
     let queued = send(0);
+    // Normally it waits behind the doomed one; on a very loaded machine it may only arrive
+    // after the restart, which the checks below accept as well.
     wait_for(Duration::from_secs(30), "the second request to wait in the queue", || {
-        (s.describe("slow")[0]["jobQueueStatus"]["pendingRequests"] == 1).then_some(())
+        (s.describe("slow")[0]["jobQueueStatus"]["pendingRequests"] == 1 || doomed.is_finished()).then_some(())
     });
     let (status, body) = doomed.join().expect("thread");
     assert_eq!(status, 500, "{body}");
