@@ -135,7 +135,13 @@ impl ModelConfig {
                     }
                 }
             }
-            Yaml::Null => b.warn("", WarningKind::Document, "the document is empty"),
+            // Valid YAML, but the frontend then fails to register the model (a NullPointerException
+            // in ModelConfig.build, HTTP 500), so callers must see it.
+            Yaml::Null => b.warn(
+                "",
+                WarningKind::Document,
+                "the document is empty; TorchServe 0.12 fails to register a model with an empty config file",
+            ),
             other => {
                 return Err(ArchiveError::ConfigSyntax {
                     file: file.to_string(),

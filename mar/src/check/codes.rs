@@ -167,7 +167,7 @@ impl Code {
             Code::ConfigInvalid => (
                 "MAR022",
                 Error,
-                "make the model config a valid YAML mapping (key: value lines)",
+                "make the model config a non-empty YAML mapping (key: value lines); TorchServe fails to register the model otherwise",
             ),
             Code::ConfigValueIgnored => (
                 "MAR023",

@@ -181,7 +181,8 @@ fn check_config(archive: &mut Archive, name: &str, findings: &mut Vec<Finding>) 
             for w in warnings {
                 let code = match w.kind {
                     WarningKind::UnknownKey => Code::ConfigUnknownKey,
-                    _ => Code::ConfigValueIgnored,
+                    WarningKind::Document => Code::ConfigInvalid,
+                    WarningKind::WrongType | WarningKind::InvalidValue => Code::ConfigValueIgnored,
                 };
                 findings.push(Finding::new(code, w.to_string()).entry(name));
             }
