@@ -318,3 +318,38 @@ fn killed_workers_under_load_still_answer_every_request_once() {
     assert!(again.iter().all(|r| r.status == 200), "{again:?}");
     assert_eq!(s.worker_processes().len(), 2, "killed workers left no process behind: {:?}", s.worker_processes());
 }
+
+/// A job that waited longer than clientTimeoutInMills is not run. TorchServe drops it without an
+/// answer; this server answers 408 so the client is not left waiting.
+#[test]
+fn expired_jobs_are_answered_and_not_run() {
+    let yaml = handlers_fixtures::ConfigChoice::Yaml("batchSize: 1\nclientTimeoutInMills: 200\n".into());
+    let opts = handlers_fixtures::BuildOptions { config: yaml, ..Default::default() };
+    let s = ServerOptions::default().fixture_with("batch_recorder", opts).start();
+    s.register_ok("url=batch_recorder.mar&initial_workers=1&synchronous=true");
+    assert_eq!(s.describe("batch_recorder")[0]["clientTimeoutInMills"], 200);
+    let url = format!("{}/predictions/batch_recorder", s.base(common::Api::Inference));
+    let send = |tag: &'static str, sleep: f64| {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let c = reqwest::blocking::Client::builder().no_proxy().build().expect("client");
+            let r = c.post(url).json(&json!({"tag": tag, "sleep": sleep})).send().expect("an answer");
+            (r.status().as_u16(), r.text().unwrap_or_default())
+        })
+    };
+    let busy = send("busy", 3.0);
+    wait_for(Duration::from_secs(30), "the first request to reach the worker", || {
+        let m = s.get(common::Api::Metrics, "/metrics").text();
+        m.lines().any(|l| l.starts_with("ts_batch_size_count{model_name=\"batch_recorder\"")).then_some(())
+    });
+    let expired = send("expired", 0.0);
+    let (status, body) = expired.join().expect("thread");
+    assert_eq!(status, 408, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("error body");
+    assert_eq!(v["type"], "RequestTimeoutException", "{v}");
+    let (status, body) = busy.join().expect("thread");
+    assert_eq!(status, 200, "{body}");
+    // The next call is the handler's second: the expired request never ran.
+    let r = s.predict_json("batch_recorder", &json!({"tag": "after"}));
+    assert_eq!(r.handler_json()["call_no"], 2);
+}

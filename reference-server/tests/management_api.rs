@@ -65,6 +65,8 @@ fn register_from_every_source_with_its_errors() {
     echo_ok(&s, "echo_sync");
     // `synchronous` defaults to true in TorchServe's code.
     check_status(&s.register("url=echo.mar&model_name=echo_default_sync&initial_workers=1"), 200, &registered("echo_default_sync", "1.0", 1));
+    // Only a case-insensitive "true" is true: "yes" means asynchronous.
+    check_status(&s.register("url=echo.mar&model_name=echo_yes&initial_workers=1&synchronous=yes"), 202, "Processing worker updates...");
     // Asynchronous: 202 now, workers later.
     check_status(&s.register("url=echo.mar&model_name=echo_async&initial_workers=1&synchronous=false"), 202, "Processing worker updates...");
     wait_for(Duration::from_secs(60), "echo_async's worker", || {
@@ -155,7 +157,7 @@ fn register_from_every_source_with_its_errors() {
     names.retain(|n| n.starts_with("echo"));
     assert_eq!(
         names,
-        ["echo", "echo_abs", "echo_async", "echo_default_sync", "echo_dir", "echo_file", "echo_json", "echo_sync", "echo_tgz"]
+        ["echo", "echo_abs", "echo_async", "echo_default_sync", "echo_dir", "echo_file", "echo_json", "echo_sync", "echo_tgz", "echo_yes"]
     );
 }
 
