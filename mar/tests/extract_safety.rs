@@ -299,3 +299,25 @@ fn model_dir_reads_manifest_and_config() {
     let err = mar::model_dir::load(empty.path()).unwrap_err();
     assert!(err.to_string().contains("MANIFEST.json"), "{err}");
 }
+
+#[test]
+fn duplicate_names_are_reported_and_the_last_copy_wins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("dup.mar");
+    write(
+        &src,
+        raw_zip(&[
+            good(),
+            RawEntry::stored("w.pt", b"first"),
+            RawEntry::stored("w.pt", b"second"),
+        ]),
+    );
+    let report = mar::check::check_path(&src);
+    assert!(
+        report.codes().contains(&"MAR035"),
+        "{}",
+        report.render_text()
+    );
+    let dest = extract(&src, &tmp.path().join("dest"), &Limits::default()).unwrap();
+    assert_eq!(std::fs::read(dest.join("w.pt")).unwrap(), b"second");
+}

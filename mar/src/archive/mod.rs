@@ -73,6 +73,8 @@ pub struct Archive {
     pub entries: Vec<EntryInfo>,
     /// zip: some bytes belong to more than one entry (the overlapping-entries zip bomb).
     pub overlapping: bool,
+    /// zip: the central directory names some entry more than once (only the last is listed).
+    pub duplicate_names: bool,
     inner: Inner,
 }
 
@@ -89,9 +91,11 @@ impl Archive {
     /// abandoned with `LimitExceeded` as soon as it passes `limits`); a folder is walked.
     pub fn open_with(path: &Path, limits: &Limits) -> Result<Archive, ArchiveError> {
         let format = format::detect(path)?;
+        let mut duplicate_names = false;
         let (entries, overlapping, inner) = match format {
             SourceFormat::Zip => {
                 let (archive, entries, overlapping) = zip::open(path)?;
+                duplicate_names = archive.has_duplicate_names();
                 (entries, overlapping, Inner::Zip(archive))
             }
             SourceFormat::TarGz => {
@@ -105,6 +109,7 @@ impl Archive {
             format,
             entries,
             overlapping,
+            duplicate_names,
             inner,
         })
     }

@@ -252,6 +252,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_lists_every_code() {
+        let readme = include_str!("../../README.md");
+        for code in Code::ALL {
+            let row = format!("| {} | {}", code.as_str(), code.default_severity());
+            assert!(
+                readme.contains(&row),
+                "README.md lacks a row starting {row:?}"
+            );
+        }
+    }
+
+    #[test]
     fn codes_are_unique_and_well_formed() {
         let mut seen = std::collections::HashSet::new();
         for code in Code::ALL {

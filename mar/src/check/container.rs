@@ -89,6 +89,12 @@ pub(super) fn check(
         }
     }
     duplicates.dedup();
+    if archive.duplicate_names {
+        findings.push(Finding::new(
+            Code::DuplicateEntry,
+            "the zip's central directory lists some names more than once",
+        ));
+    }
     for name in duplicates {
         findings.push(
             Finding::new(
