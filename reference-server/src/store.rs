@@ -134,7 +134,7 @@ pub async fn prepare(url: &str, ov: &Overrides, config: &Config, unpack_root: &P
 
     let model_dir = if location.is_file() {
         let dest = unpack_root.join(uuid::Uuid::new_v4().simple().to_string());
-        let limits = config.archive_limits.clone();
+        let limits = config.archive_limits;
         let (src, dst) = (location.clone(), dest.clone());
         let unpacked = tokio::task::spawn_blocking(move || mar::extract::extract(&src, &dst, &limits))
             .await
