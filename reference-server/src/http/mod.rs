@@ -99,6 +99,28 @@ pub fn segments(path: &str) -> Vec<&str> {
     segs
 }
 
+/// Percent-decodes a URI path as Netty's QueryStringDecoder.path() does for TorchServe ('+'
+/// stays a '+'), so `/predictions/my%20model` reaches the model "my model". A malformed escape
+/// is kept as written.
+pub fn decode_path(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 async fn dispatch(State((server, api)): State<(Arc<Server>, Api)>, mut req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let names = req
@@ -123,7 +145,7 @@ async fn dispatch(State((server, api)): State<(Arc<Server>, Api)>, mut req: Requ
 }
 
 async fn route(server: &Arc<Server>, api: Api, req: Request, request_id: &str) -> Response {
-    let path = req.uri().path().to_string();
+    let path = decode_path(req.uri().path());
     let segs = segments(&path);
     // API description first, without a token (ApiDescriptionRequestHandler).
     if segs.is_empty() || (segs.len() == 2 && segs[1] == "api-description") {
@@ -166,5 +188,14 @@ mod tests {
         assert_eq!(segments("/ping"), ["", "ping"]);
         assert_eq!(segments("/models/"), ["", "models"]);
         assert_eq!(segments("/predictions/m/1.0/a/b"), ["", "predictions", "m", "1.0", "a", "b"]);
+    }
+
+    #[test]
+    fn paths_are_percent_decoded() {
+        use super::decode_path;
+        assert_eq!(decode_path("/predictions/my%20model"), "/predictions/my model");
+        assert_eq!(decode_path("/predictions/ech%6F/1.0"), "/predictions/echo/1.0");
+        assert_eq!(decode_path("/a+b/%E2%9C%93"), "/a+b/\u{2713}");
+        assert_eq!(decode_path("/bad%zz/%4"), "/bad%zz/%4");
     }
 }
