@@ -66,6 +66,7 @@ fn inference_routes_errors_and_outputs() {
     echo_snapshot(&s);
     header_spelling(&s);
     error_closes_the_connection(&s);
+    encoded_paths(&s);
 }
 
 fn ping_and_description(s: &TestServer) {
@@ -302,4 +303,16 @@ fn full_queue_answers_503() {
     let r = s.predict_json("slow", &json!({"sleep": 0}));
     check_error(&r, 503, "ServiceUnavailableException", &format!("Model \"slow\" {NO_WORKER}"));
     assert_eq!((busy.join().expect("thread"), waiting.join().expect("thread")), (200, 200));
+}
+
+/// Paths are percent-decoded before routing, as Netty decodes them for TorchServe.
+fn encoded_paths(s: &TestServer) {
+    s.register_ok("url=echo.mar&model_name=my%20model&initial_workers=1&synchronous=true");
+    let r = s.req(Api::Inference, "POST", "/predictions/my%20model").json(&json!({})).send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.handler_json()["model_name"], "my model");
+    let r = s.req(Api::Inference, "POST", "/predictions/ech%6F/1.0").json(&json!({})).send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.describe("my%20model")[0]["modelName"], "my model");
+    assert_eq!(s.mgmt("DELETE", "/models/my%20model").status, 200);
 }
