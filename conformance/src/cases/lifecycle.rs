@@ -73,7 +73,7 @@ pub fn run(s: &Session) -> LocalBoxFuture<'_, anyhow::Result<()>> {
 
 /// The snapshot file's text in insta's format for `transcript`.
 pub fn snapshot_file(transcript: &str) -> String {
-    format!("---\nsource: conformance/src/cases/lifecycle.rs\nexpression: transcript\n---\n{}\n", transcript.trim_end())
+    format!("---\nsource: reference-server/tests/conformance_suite.rs\nexpression: transcript\n---\n{}\n", transcript.trim_end())
 }
 
 /// The golden transcript: the snapshot file without insta's header.
