@@ -25,14 +25,27 @@ pub fn markdown(checks: &[CheckSpec]) -> String {
         if in_group.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "## {} ({})\n\n{}\n", g.as_str(), in_group.len(), g.title());
+        let _ = writeln!(
+            out,
+            "## {} ({})\n\n{}\n",
+            g.as_str(),
+            in_group.len(),
+            g.title()
+        );
         out.push_str("| id | level | check | needs |\n|---|---|---|---|\n");
         for c in in_group {
             let mut title = c.title.replace('|', "\\|");
             if !c.note.is_empty() {
                 title.push_str(&format!(" *({})*", c.note.replace('|', "\\|")));
             }
-            let _ = writeln!(out, "| `{}` | {} | {} | {} |", c.id, c.level.as_str(), title, needs(c.needs));
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} |",
+                c.id,
+                c.level.as_str(),
+                title,
+                needs(c.needs)
+            );
         }
         out.push('\n');
     }
@@ -43,11 +56,22 @@ pub fn markdown(checks: &[CheckSpec]) -> String {
 pub fn text(checks: &[CheckSpec]) -> String {
     let mut out = String::new();
     for c in checks {
-        let _ = writeln!(out, "{:<14} {:<6} {:<13} {}", c.id, c.level.as_str(), c.group.as_str(), c.title);
+        let _ = writeln!(
+            out,
+            "{:<14} {:<6} {:<13} {}",
+            c.id,
+            c.level.as_str(),
+            c.group.as_str(),
+            c.title
+        );
     }
     out
 }
 
 fn needs(needs: &[Need]) -> String {
-    needs.iter().map(|n| n.describe()).collect::<Vec<_>>().join(", ")
+    needs
+        .iter()
+        .map(|n| n.describe())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -10,7 +10,10 @@ use crate::harness::{Console, RunOptions, Selection};
 use crate::target::{Capabilities, DeliveryMode, Keys, Target};
 
 #[derive(Parser, Debug)]
-#[command(name = "tsconform", about = "Conformance suite for TorchServe 0.12's custom-service contract")]
+#[command(
+    name = "tsconform",
+    about = "Conformance suite for TorchServe 0.12's custom-service contract"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -120,7 +123,11 @@ impl RunArgs {
         target.keys = match (&self.key_file, &self.inference_key, &self.management_key) {
             (Some(_), Some(_), _) => bail!("give either --key-file or the keys, not both"),
             (Some(path), None, _) => Some(Keys::from_key_file(path)?),
-            (None, Some(i), Some(m)) => Some(Keys { inference: i.clone(), management: m.clone(), api: None }),
+            (None, Some(i), Some(m)) => Some(Keys {
+                inference: i.clone(),
+                management: m.clone(),
+                api: None,
+            }),
             _ => None,
         };
         target.key_file = self.key_file.clone();
@@ -134,7 +141,10 @@ impl RunArgs {
 
     pub fn options(&self) -> RunOptions {
         RunOptions {
-            selection: Selection { only: self.only.clone(), skip: self.skip.clone() },
+            selection: Selection {
+                only: self.only.clone(),
+                skip: self.skip.clone(),
+            },
             proptest_cases: self.proptest_cases,
             progress: Arc::new(Console::new(self.verbose)),
         }

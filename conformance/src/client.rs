@@ -23,7 +23,11 @@ pub struct Api {
 
 impl Api {
     pub fn new(client: reqwest::Client, base: &str, key: Option<String>) -> Self {
-        Self { client, base: base.trim_end_matches('/').to_owned(), key }
+        Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+        }
     }
 
     /// `http://host:port` without a trailing slash.
@@ -33,7 +37,10 @@ impl Api {
 
     /// `host:port`, for raw socket checks.
     pub fn authority(&self) -> &str {
-        let rest = self.base.split_once("://").map_or(self.base.as_str(), |(_, r)| r);
+        let rest = self
+            .base
+            .split_once("://")
+            .map_or(self.base.as_str(), |(_, r)| r);
         rest.split('/').next().unwrap_or(rest)
     }
 
@@ -116,7 +123,13 @@ impl Req {
     }
 
     /// Adds a multipart/form-data part; a part with a file name is a file part.
-    pub fn part(mut self, name: &str, bytes: &[u8], content_type: Option<&str>, file_name: Option<&str>) -> Self {
+    pub fn part(
+        mut self,
+        name: &str,
+        bytes: &[u8],
+        content_type: Option<&str>,
+        file_name: Option<&str>,
+    ) -> Self {
         let part = FormPart {
             name: name.into(),
             bytes: bytes.to_vec(),
@@ -170,7 +183,10 @@ impl Req {
 
     pub async fn send(self) -> Result<Resp, Failure> {
         let request_text = self.describe();
-        let mut builder = self.client.request(self.method, &self.url).timeout(REQUEST_TIMEOUT);
+        let mut builder = self
+            .client
+            .request(self.method, &self.url)
+            .timeout(REQUEST_TIMEOUT);
         if let Some(key) = &self.auth {
             builder = builder.header("Authorization", format!("Bearer {key}"));
         }
@@ -188,9 +204,9 @@ impl Req {
                         part = part.file_name(f);
                     }
                     if let Some(ct) = p.content_type {
-                        part = part
-                            .mime_str(&ct)
-                            .map_err(|e| Failure::new(format!("bad part content type {ct}: {e}")))?;
+                        part = part.mime_str(&ct).map_err(|e| {
+                            Failure::new(format!("bad part content type {ct}: {e}"))
+                        })?;
                     }
                     form = form.part(p.name, part);
                 }
@@ -200,22 +216,38 @@ impl Req {
         let response = builder.send().await.map_err(|e| {
             Failure::with_exchange(
                 format!("request failed: {e}"),
-                Exchange { request: request_text.clone(), response: format!("(no response: {e})") },
+                Exchange {
+                    request: request_text.clone(),
+                    response: format!("(no response: {e})"),
+                },
             )
         })?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = response.bytes().await.map_err(|e| {
             Failure::with_exchange(
                 format!("reading the response body failed: {e}"),
-                Exchange { request: request_text.clone(), response: format!("HTTP {status} (body unreadable: {e})") },
+                Exchange {
+                    request: request_text.clone(),
+                    response: format!("HTTP {status} (body unreadable: {e})"),
+                },
             )
         })?;
-        Ok(Resp { status, headers, body: body.to_vec(), request: request_text })
+        Ok(Resp {
+            status,
+            headers,
+            body: body.to_vec(),
+            request: request_text,
+        })
     }
 }
 
@@ -232,11 +264,19 @@ pub struct Resp {
 impl Resp {
     /// A response that never crossed a network, for unit tests of assertion helpers.
     pub fn for_tests(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
-        Self { status, headers, body, request: "(test)".into() }
+        Self {
+            status,
+            headers,
+            body,
+            request: "(test)".into(),
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -249,7 +289,10 @@ impl Resp {
             response.push_str(&format!("\n{k}: {v}"));
         }
         response.push_str(&format!("\n\n{}", excerpt(&self.body)));
-        Exchange { request: self.request.clone(), response }
+        Exchange {
+            request: self.request.clone(),
+            response,
+        }
     }
 
     pub fn fail(&self, message: impl Into<String>) -> Failure {
@@ -275,10 +318,19 @@ impl Resp {
     }
 
     /// Like [`Resp::expect_error`] with a predicate on the message.
-    pub fn expect_error_with(&self, code: u16, ty: &str, ok: impl Fn(&str) -> bool, wanted: &str) -> CheckResult {
+    pub fn expect_error_with(
+        &self,
+        code: u16,
+        ty: &str,
+        ok: impl Fn(&str) -> bool,
+        wanted: &str,
+    ) -> CheckResult {
         self.expect_status(code)?;
         let v = self.json()?;
-        let keys: Vec<&str> = v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        let keys: Vec<&str> = v
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
         // TorchServe writes exactly these three. The reference server may append a `cause`
         // string (a documented extension with the Python error); clients reading the three
         // fields see no difference, so it is accepted and nothing else is.
@@ -316,7 +368,11 @@ impl Resp {
 
 fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(EXCERPT)]).into_owned();
-    if bytes.len() > EXCERPT { format!("{text}... ({} bytes in all)", bytes.len()) } else { text }
+    if bytes.len() > EXCERPT {
+        format!("{text}... ({} bytes in all)", bytes.len())
+    } else {
+        text
+    }
 }
 
 /// Keys never appear in reports: keep 2 characters so a reader can tell keys apart.
@@ -329,15 +385,33 @@ mod tests {
     use super::*;
 
     fn resp(status: u16, body: &str) -> Resp {
-        Resp::for_tests(status, vec![("content-type".into(), "application/json".into())], body.as_bytes().to_vec())
+        Resp::for_tests(
+            status,
+            vec![("content-type".into(), "application/json".into())],
+            body.as_bytes().to_vec(),
+        )
     }
 
     #[test]
     fn error_shape() {
-        let ok = r#"{"code": 404, "type": "ModelNotFoundException", "message": "Model not found: x"}"#;
-        assert!(resp(404, ok).expect_error(404, "ModelNotFoundException", "Model not found: x").is_ok());
-        assert!(resp(404, ok).expect_error(404, "ModelNotFoundException", "Model not found: y").is_err());
-        assert!(resp(400, ok).expect_error(404, "ModelNotFoundException", "Model not found: x").is_err(), "status");
+        let ok =
+            r#"{"code": 404, "type": "ModelNotFoundException", "message": "Model not found: x"}"#;
+        assert!(
+            resp(404, ok)
+                .expect_error(404, "ModelNotFoundException", "Model not found: x")
+                .is_ok()
+        );
+        assert!(
+            resp(404, ok)
+                .expect_error(404, "ModelNotFoundException", "Model not found: y")
+                .is_err()
+        );
+        assert!(
+            resp(400, ok)
+                .expect_error(404, "ModelNotFoundException", "Model not found: x")
+                .is_err(),
+            "status"
+        );
         let with_cause = r#"{"code": 500, "type": "T", "message": "m", "cause": "ValueError: x"}"#;
         assert!(resp(500, with_cause).expect_error(500, "T", "m").is_ok());
         let other = r#"{"code": 500, "type": "T", "message": "m", "extra": 1}"#;
@@ -350,8 +424,16 @@ mod tests {
 
     #[test]
     fn status_message_shape() {
-        assert!(resp(200, "{\n  \"status\": \"Healthy\"\n}\n").expect_status_message(200, "Healthy").is_ok());
-        assert!(resp(200, r#"{"status": "Healthy", "x": 1}"#).expect_status_message(200, "Healthy").is_err());
+        assert!(
+            resp(200, "{\n  \"status\": \"Healthy\"\n}\n")
+                .expect_status_message(200, "Healthy")
+                .is_ok()
+        );
+        assert!(
+            resp(200, r#"{"status": "Healthy", "x": 1}"#)
+                .expect_status_message(200, "Healthy")
+                .is_err()
+        );
     }
 
     #[test]

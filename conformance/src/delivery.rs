@@ -45,7 +45,11 @@ impl Delivery {
             }
             DeliveryMode::Serve => Some(serve().await?),
         };
-        Ok(Self { mode: mode.clone(), served, published: Mutex::new(Vec::new()) })
+        Ok(Self {
+            mode: mode.clone(),
+            served,
+            published: Mutex::new(Vec::new()),
+        })
     }
 
     pub fn is_model_store(&self) -> bool {
@@ -64,7 +68,9 @@ impl Delivery {
             }
             (DeliveryMode::Serve, Some(served)) => {
                 if built.is_dir() {
-                    bail!("a folder cannot be served by URL; run with --model-store to deliver {file_name}");
+                    bail!(
+                        "a folder cannot be served by URL; run with --model-store to deliver {file_name}"
+                    );
                 }
                 let served_name = with_nonce(file_name, &served.nonce);
                 copy_replacing(built, &served.dir.path().join(&served_name))?;
@@ -77,7 +83,10 @@ impl Delivery {
     /// The URL as a snapshot shows it: the file name alone, whatever the delivery.
     pub fn normalize_url(&self, url: &str) -> String {
         match &self.served {
-            Some(s) => url.strip_prefix(&format!("{}/", s.base_url)).unwrap_or(url).replace(&format!("_{}", s.nonce), ""),
+            Some(s) => url
+                .strip_prefix(&format!("{}/", s.base_url))
+                .unwrap_or(url)
+                .replace(&format!("_{}", s.nonce), ""),
             None => url.to_owned(),
         }
     }
@@ -85,7 +94,11 @@ impl Delivery {
     /// Removes what was copied into the model store.
     pub fn cleanup(&self) {
         for path in self.published.lock().expect("not poisoned").drain(..) {
-            let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
         }
     }
 }
@@ -107,7 +120,8 @@ fn copy_replacing(from: &Path, to: &Path) -> anyhow::Result<()> {
             copy_replacing(&entry.path(), &to.join(entry.file_name()))?;
         }
     } else {
-        std::fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        std::fs::copy(from, to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
     }
     Ok(())
 }
@@ -118,14 +132,24 @@ async fn serve() -> anyhow::Result<Served> {
     let port = listener.local_addr()?.port();
     let nonce = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let root: Arc<PathBuf> = Arc::new(dir.path().to_owned());
-    let app = axum::Router::new().route(&format!("/{nonce}/{{file}}"), get(file)).with_state(root);
+    let app = axum::Router::new()
+        .route(&format!("/{nonce}/{{file}}"), get(file))
+        .with_state(root);
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(Served { dir, base_url: format!("http://127.0.0.1:{port}/{nonce}"), nonce, task })
+    Ok(Served {
+        dir,
+        base_url: format!("http://127.0.0.1:{port}/{nonce}"),
+        nonce,
+        task,
+    })
 }
 
-async fn file(State(root): State<Arc<PathBuf>>, UrlPath(name): UrlPath<String>) -> impl IntoResponse {
+async fn file(
+    State(root): State<Arc<PathBuf>>,
+    UrlPath(name): UrlPath<String>,
+) -> impl IntoResponse {
     if name.contains('/') || name.contains("..") {
         return (StatusCode::NOT_FOUND, Vec::new());
     }

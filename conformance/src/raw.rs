@@ -22,11 +22,17 @@ pub struct RawResponse {
 
 impl RawResponse {
     pub fn exchange(&self) -> Exchange {
-        Exchange { request: self.request.clone(), response: format!("{}\n\n{}", self.head, String::from_utf8_lossy(&self.body)) }
+        Exchange {
+            request: self.request.clone(),
+            response: format!("{}\n\n{}", self.head, String::from_utf8_lossy(&self.body)),
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -35,10 +41,23 @@ impl RawResponse {
 /// asked to close it, so end-of-stream cannot be the frame).
 pub async fn send(authority: &str, request: &[u8]) -> Result<RawResponse, Failure> {
     let shown = String::from_utf8_lossy(request).into_owned();
-    let fail = |m: String| Failure::with_exchange(m.clone(), Exchange { request: shown.clone(), response: m });
+    let fail = |m: String| {
+        Failure::with_exchange(
+            m.clone(),
+            Exchange {
+                request: shown.clone(),
+                response: m,
+            },
+        )
+    };
     let work = async {
-        let mut stream = TcpStream::connect(authority).await.map_err(|e| fail(format!("connect {authority}: {e}")))?;
-        stream.write_all(request).await.map_err(|e| fail(format!("write: {e}")))?;
+        let mut stream = TcpStream::connect(authority)
+            .await
+            .map_err(|e| fail(format!("connect {authority}: {e}")))?;
+        stream
+            .write_all(request)
+            .await
+            .map_err(|e| fail(format!("write: {e}")))?;
         let mut buf = Vec::new();
         let head_end = loop {
             if let Some(pos) = find(&buf, b"\r\n\r\n") {
@@ -51,32 +70,54 @@ pub async fn send(authority: &str, request: &[u8]) -> Result<RawResponse, Failur
         let status_line = lines.next().unwrap_or_default().to_owned();
         let mut parts = status_line.splitn(3, ' ');
         let _version = parts.next();
-        let status = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| fail(format!("bad status line {status_line:?}")))?;
+        let status = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| fail(format!("bad status line {status_line:?}")))?;
         let reason = parts.next().unwrap_or_default().to_owned();
         let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
             .collect();
         let mut rest = buf[head_end + 4..].to_vec();
-        let get = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
         let body = if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
             read_chunked(&mut stream, &mut rest).await.map_err(fail)?
         } else {
-            let len: usize = get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let len: usize = get("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             while rest.len() < len {
                 read_more(&mut stream, &mut rest).await.map_err(fail)?;
             }
             rest.truncate(len);
             rest
         };
-        Ok(RawResponse { status, reason, headers, body, request: shown.clone(), head })
+        Ok(RawResponse {
+            status,
+            reason,
+            headers,
+            body,
+            request: shown.clone(),
+            head,
+        })
     };
-    tokio::time::timeout(RAW_TIMEOUT, work).await.map_err(|_| fail("no complete response within 60 s".into()))?
+    tokio::time::timeout(RAW_TIMEOUT, work)
+        .await
+        .map_err(|_| fail("no complete response within 60 s".into()))?
 }
 
 async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
     let mut chunk = [0u8; 16384];
-    let n = stream.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
+    let n = stream
+        .read(&mut chunk)
+        .await
+        .map_err(|e| format!("read: {e}"))?;
     if n == 0 {
         return Err("connection closed before the response was complete".into());
     }

@@ -17,12 +17,15 @@ pub struct Keys {
 impl Keys {
     /// Reads TorchServe's `key_file.json`: `{"management": {"key": ..}, "inference": {"key": ..}, "API": {"key": ..}}`.
     pub fn from_key_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let v: serde_json::Value = serde_json::from_str(&text)?;
         let key = |section: &str| v[section]["key"].as_str().map(str::to_owned);
         Ok(Self {
-            inference: key("inference").ok_or_else(|| anyhow::anyhow!("{}: no inference.key", path.display()))?,
-            management: key("management").ok_or_else(|| anyhow::anyhow!("{}: no management.key", path.display()))?,
+            inference: key("inference")
+                .ok_or_else(|| anyhow::anyhow!("{}: no inference.key", path.display()))?,
+            management: key("management")
+                .ok_or_else(|| anyhow::anyhow!("{}: no management.key", path.display()))?,
             api: key("API"),
         })
     }
@@ -49,7 +52,11 @@ pub struct Capabilities {
 
 impl Default for Capabilities {
     fn default() -> Self {
-        Self { gpus: 0, token_auth: false, model_api: true }
+        Self {
+            gpus: 0,
+            token_auth: false,
+            model_api: true,
+        }
     }
 }
 

@@ -16,7 +16,11 @@ fn ids_are_unique_and_well_formed() {
         assert!(!c.title.is_empty());
     }
     for g in Group::ALL {
-        assert!(checks.iter().any(|c| c.group == g), "group {} has no checks", g.as_str());
+        assert!(
+            checks.iter().any(|c| c.group == g),
+            "group {} has no checks",
+            g.as_str()
+        );
     }
     assert!(checks.iter().filter(|c| c.level == Level::Must).count() >= 100);
 }
@@ -32,13 +36,19 @@ fn every_catalogue_id_is_checked_exactly_once_in_the_sources() {
             *uses.entry(cap[1].to_owned()).or_default() += 1;
         }
     }
-    let ids: BTreeSet<String> = conformance::cases::catalogue().iter().map(|c| c.id.to_owned()).collect();
+    let ids: BTreeSet<String> = conformance::cases::catalogue()
+        .iter()
+        .map(|c| c.id.to_owned())
+        .collect();
     for (id, n) in &uses {
         assert!(ids.contains(id), "{id} is checked but not in the catalogue");
         assert_eq!(*n, 1, "{id} is checked {n} times");
     }
     for id in &ids {
-        assert!(uses.contains_key(id), "{id} is in the catalogue but never checked");
+        assert!(
+            uses.contains_key(id),
+            "{id} is in the catalogue but never checked"
+        );
     }
 }
 
@@ -47,12 +57,21 @@ fn docs_checks_md_is_generated_from_the_catalogue() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/checks.md");
     let on_disk = std::fs::read_to_string(path).unwrap_or_default();
     let fresh = conformance::catalogue::markdown(&conformance::cases::catalogue());
-    assert!(on_disk == fresh, "docs/checks.md is stale: run `tsconform list --format markdown --out conformance/docs/checks.md`");
+    assert!(
+        on_disk == fresh,
+        "docs/checks.md is stale: run `tsconform list --format markdown --out conformance/docs/checks.md`"
+    );
 }
 
 #[test]
 fn the_golden_lifecycle_snapshot_is_recorded() {
     let golden = conformance::cases::lifecycle::golden();
-    assert!(golden.starts_with("== register without url\n"), "snapshot not recorded: {golden:.80}");
-    assert!(golden.contains("== delete alpha again\n"), "snapshot incomplete");
+    assert!(
+        golden.starts_with("== register without url\n"),
+        "snapshot not recorded: {golden:.80}"
+    );
+    assert!(
+        golden.contains("== delete alpha again\n"),
+        "snapshot incomplete"
+    );
 }

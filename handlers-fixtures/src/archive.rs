@@ -51,13 +51,18 @@ impl Fixture {
     /// Packages the fixture into `out_dir` (created if missing) and returns the written path:
     /// `<stem>.mar`, `<stem>.tar.gz` or the directory `<stem>/`. An existing output is replaced.
     pub fn build(&self, out_dir: &Path, opts: &BuildOptions) -> Result<PathBuf, FixtureError> {
-        let staging = tempfile::tempdir().map_err(|e| FixtureError::io(&std::env::temp_dir(), e))?;
+        let staging =
+            tempfile::tempdir().map_err(|e| FixtureError::io(&std::env::temp_dir(), e))?;
         let src = staging.path().join("src");
         let export = staging.path().join("out");
         fs::create_dir_all(&export).map_err(|e| FixtureError::io(&export, e))?;
         self.write_sources(&src)?;
 
-        let config_rel = self.spec.config_file.clone().unwrap_or_else(|| DEFAULT_CONFIG.to_owned());
+        let config_rel = self
+            .spec
+            .config_file
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CONFIG.to_owned());
         let config_file = match &opts.config {
             ConfigChoice::Fixture => self.file(&config_rel).map(|_| src.join(&config_rel)),
             ConfigChoice::None => None,
@@ -84,14 +89,20 @@ impl Fixture {
             .map(|rel| src.join(rel).display().to_string())
             .collect();
 
-        let model_name = opts.model_name.clone().unwrap_or_else(|| self.name.to_owned());
+        let model_name = opts
+            .model_name
+            .clone()
+            .unwrap_or_else(|| self.name.to_owned());
         let create_opts = CreateOptions {
             model_name: model_name.clone(),
             version: opts.version.clone(),
             serialized_file: self.spec.serialized_file.as_ref().map(|f| src.join(f)),
             model_file: self.spec.model_file.as_ref().map(|f| src.join(f)),
             // A path, like the archiver's --handler: the manifest keeps only the basename.
-            handler: src.join(archiver_handler(&self.spec.handler)).display().to_string(),
+            handler: src
+                .join(archiver_handler(&self.spec.handler))
+                .display()
+                .to_string(),
             extra_files,
             runtime: opts.runtime.clone(),
             export_path: export.clone(),
@@ -100,7 +111,10 @@ impl Fixture {
             requirements_file: None,
             config_file,
         };
-        let written = create(&create_opts).map_err(|source| FixtureError::Archive { name: self.name.to_owned(), source })?;
+        let written = create(&create_opts).map_err(|source| FixtureError::Archive {
+            name: self.name.to_owned(),
+            source,
+        })?;
 
         fs::create_dir_all(out_dir).map_err(|e| FixtureError::io(out_dir, e))?;
         let stem = opts.file_stem.as_deref().unwrap_or(&model_name);
@@ -115,7 +129,10 @@ impl Fixture {
 /// accepts, so a `.py` before a function name is dropped.
 fn archiver_handler(handler: &str) -> String {
     match handler.split_once(':') {
-        Some((module, function)) => format!("{}:{function}", module.strip_suffix(".py").unwrap_or(module)),
+        Some((module, function)) => format!(
+            "{}:{function}",
+            module.strip_suffix(".py").unwrap_or(module)
+        ),
         None => handler.to_owned(),
     }
 }
@@ -148,6 +165,8 @@ fn copy_recursive(from: &Path, to: &Path) -> Result<(), FixtureError> {
         }
         Ok(())
     } else {
-        fs::copy(from, to).map(|_| ()).map_err(|e| FixtureError::io(to, e))
+        fs::copy(from, to)
+            .map(|_| ())
+            .map_err(|e| FixtureError::io(to, e))
     }
 }

@@ -8,15 +8,27 @@ pub enum FixtureError {
     #[error("fixture {0:?} has no fixture.json")]
     MissingSpec(String),
     #[error("fixture {name:?}: bad fixture.json: {source}")]
-    Spec { name: String, source: serde_json::Error },
+    Spec {
+        name: String,
+        source: serde_json::Error,
+    },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("building the archive of {name:?}: {source}")]
-    Archive { name: String, source: mar::ArchiveError },
+    Archive {
+        name: String,
+        source: mar::ArchiveError,
+    },
 }
 
 impl FixtureError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.to_owned(), source }
+        Self::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 }

@@ -10,8 +10,8 @@ mod error;
 mod spec;
 
 pub use archive::{BuildOptions, ConfigChoice};
-pub use mar::create::ArchiveFormat;
 pub use error::FixtureError;
+pub use mar::create::ArchiveFormat;
 pub use spec::FixtureSpec;
 
 use std::fs;
@@ -54,7 +54,10 @@ pub fn get(name: &str) -> Result<Fixture, FixtureError> {
 
 /// Builds the archive of every fixture into `out_dir` with the same options (the model
 /// name of each is its fixture name). Returns the written paths.
-pub fn build_all(out_dir: &Path, opts: &BuildOptions) -> Result<Vec<std::path::PathBuf>, FixtureError> {
+pub fn build_all(
+    out_dir: &Path,
+    opts: &BuildOptions,
+) -> Result<Vec<std::path::PathBuf>, FixtureError> {
     all()?.iter().map(|f| f.build(out_dir, opts)).collect()
 }
 
@@ -66,8 +69,15 @@ impl Fixture {
             .find(|(rel, _)| *rel == spec::SPEC_FILE)
             .map(|(_, bytes)| *bytes)
             .ok_or_else(|| FixtureError::MissingSpec(e.name.to_owned()))?;
-        let spec = serde_json::from_slice(raw).map_err(|source| FixtureError::Spec { name: e.name.to_owned(), source })?;
-        Ok(Self { name: e.name, spec, files: e.files })
+        let spec = serde_json::from_slice(raw).map_err(|source| FixtureError::Spec {
+            name: e.name.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            name: e.name,
+            spec,
+            files: e.files,
+        })
     }
 
     /// The folder name, also the default model name.
@@ -92,7 +102,11 @@ impl Fixture {
 
     /// The fixture's own `model-config.yaml` (or the file `fixture.json` names), if any.
     pub fn model_config(&self) -> Option<&'static str> {
-        let rel = self.spec.config_file.as_deref().unwrap_or(spec::DEFAULT_CONFIG);
+        let rel = self
+            .spec
+            .config_file
+            .as_deref()
+            .unwrap_or(spec::DEFAULT_CONFIG);
         self.file(rel).and_then(|b| std::str::from_utf8(b).ok())
     }
 

@@ -27,6 +27,10 @@ impl FixtureSpec {
     /// The Python file the handler string points at (`fn_entry:predict` → `fn_entry.py`).
     pub fn handler_file(&self) -> String {
         let module = self.handler.split(':').next().unwrap_or_default();
-        if module.ends_with(".py") { module.to_owned() } else { format!("{module}.py") }
+        if module.ends_with(".py") {
+            module.to_owned()
+        } else {
+            format!("{module}.py")
+        }
     }
 }

@@ -10,9 +10,11 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::common::*;
-use crate::harness::property::for_all;
-use crate::harness::{CheckResult, CheckSpec, Failure, Group::Archives as G, Need, Session, must, should};
 use crate::ensure;
+use crate::harness::property::for_all;
+use crate::harness::{
+    CheckResult, CheckSpec, Failure, Group::Archives as G, Need, Session, must, should,
+};
 
 pub const CHECKS: &[CheckSpec] = &[
     must("ARC-1.1-01", G, "A default (deflated zip) .mar loads and serves"),
@@ -43,7 +45,11 @@ pub fn run(s: &Session) -> LocalBoxFuture<'_, anyhow::Result<()>> {
 /// Writes a zip of `entries` (deflated, or stored when `stored`).
 fn write_zip(path: &Path, entries: &[(String, Vec<u8>)], stored: bool) -> anyhow::Result<()> {
     let mut zip = zip::ZipWriter::new(std::fs::File::create(path)?);
-    let method = if stored { zip::CompressionMethod::Stored } else { zip::CompressionMethod::Deflated };
+    let method = if stored {
+        zip::CompressionMethod::Stored
+    } else {
+        zip::CompressionMethod::Deflated
+    };
     let opts = zip::write::SimpleFileOptions::default().compression_method(method);
     for (name, bytes) in entries {
         zip.start_file(name.as_str(), opts)?;
@@ -54,7 +60,11 @@ fn write_zip(path: &Path, entries: &[(String, Vec<u8>)], stored: bool) -> anyhow
 }
 
 fn echo_source() -> Vec<u8> {
-    handlers_fixtures::get("echo").ok().and_then(|f| f.file("echo.py")).unwrap_or_default().to_vec()
+    handlers_fixtures::get("echo")
+        .ok()
+        .and_then(|f| f.file("echo.py"))
+        .unwrap_or_default()
+        .to_vec()
 }
 
 /// A zip holding echo.py and, when given, this manifest.
@@ -63,32 +73,55 @@ fn echo_zip(s: &Session, file: &str, manifest: Option<Value>) -> anyhow::Result<
     let path = dir.join(file);
     let mut entries = vec![("echo.py".to_owned(), echo_source())];
     if let Some(m) = manifest {
-        entries.push(("MAR-INF/MANIFEST.json".to_owned(), serde_json::to_vec_pretty(&m)?));
+        entries.push((
+            "MAR-INF/MANIFEST.json".to_owned(),
+            serde_json::to_vec_pretty(&m)?,
+        ));
     }
     write_zip(&path, &entries, false)?;
     s.publish(&path, file)
 }
 
 /// Registers with one worker and checks the echo answers.
-async fn loads(s: &Session, url: &str, model: &str, extra: &[(&str, &str)]) -> Result<Value, Failure> {
+async fn loads(
+    s: &Session,
+    url: &str,
+    model: &str,
+    extra: &[(&str, &str)],
+) -> Result<Value, Failure> {
     let mut params = vec![("initial_workers", "1"), ("synchronous", "true")];
     params.extend_from_slice(extra);
     let r = register(s, url, &params).await?;
     r.expect_status(200)?;
     let resp = infer_json(s, model, &json!({"ping": 1})).await?;
     let v = ok_json(&resp)?;
-    ensure!(v["values"]["body"] == json!({"ping": 1}), resp, "the echo handler should answer");
+    ensure!(
+        v["values"]["body"] == json!({"ping": 1}),
+        resp,
+        "the echo handler should answer"
+    );
     Ok(v)
 }
 
 fn format_opts(model: &str, format: ArchiveFormat) -> BuildOptions {
-    BuildOptions { model_name: Some(model.into()), format, config: ConfigChoice::None, ..Default::default() }
+    BuildOptions {
+        model_name: Some(model.into()),
+        format,
+        config: ConfigChoice::None,
+        ..Default::default()
+    }
 }
 
 async fn yaml_model(s: &Session, model: &str, yaml: &str) -> Result<Value, Failure> {
-    let opts = BuildOptions { model_name: Some(model.into()), config: ConfigChoice::Yaml(yaml.into()), ..Default::default() };
+    let opts = BuildOptions {
+        model_name: Some(model.into()),
+        config: ConfigChoice::Yaml(yaml.into()),
+        ..Default::default()
+    };
     let url = s.fixture_url("echo", &opts, &format!("{model}.mar"))?;
-    register(s, &url, &[("initial_workers", "0")]).await?.expect_status(200)?;
+    register(s, &url, &[("initial_workers", "0")])
+        .await?
+        .expect_status(200)?;
     Ok(describe(s, model).await?.remove(0))
 }
 
@@ -96,19 +129,35 @@ async fn body(s: &Session) -> anyhow::Result<()> {
     let invalid = "InvalidModelException";
     tokio::join!(
         s.check("ARC-1.1-01", async {
-            let url = s.fixture_url("echo", &format_opts("arc_zip", ArchiveFormat::Default), "arc_zip.mar")?;
+            let url = s.fixture_url(
+                "echo",
+                &format_opts("arc_zip", ArchiveFormat::Default),
+                "arc_zip.mar",
+            )?;
             loads(s, &url, "arc_zip", &[]).await.map(|_| ())
         }),
         s.check("ARC-1.1-02", async {
-            let url = s.fixture_url("echo", &format_opts("arc_store", ArchiveFormat::ZipStore), "arc_store.mar")?;
+            let url = s.fixture_url(
+                "echo",
+                &format_opts("arc_store", ArchiveFormat::ZipStore),
+                "arc_store.mar",
+            )?;
             loads(s, &url, "arc_store", &[]).await.map(|_| ())
         }),
         s.check("ARC-1.1-03", async {
-            let url = s.fixture_url("echo", &format_opts("arc_tgz", ArchiveFormat::Tgz), "arc_tgz.tar.gz")?;
+            let url = s.fixture_url(
+                "echo",
+                &format_opts("arc_tgz", ArchiveFormat::Tgz),
+                "arc_tgz.tar.gz",
+            )?;
             loads(s, &url, "arc_tgz", &[]).await.map(|_| ())
         }),
         s.check("ARC-1.1-04", async {
-            let url = s.fixture_url("echo", &format_opts("arc_dir", ArchiveFormat::NoArchive), "arc_dir")?;
+            let url = s.fixture_url(
+                "echo",
+                &format_opts("arc_dir", ArchiveFormat::NoArchive),
+                "arc_dir",
+            )?;
             loads(s, &url, "arc_dir", &[]).await.map(|_| ())
         }),
     );
@@ -197,7 +246,8 @@ async fn body(s: &Session) -> anyhow::Result<()> {
             Ok(())
         }),
     );
-    s.check("ARC-1.1-06", async { random_archives(s).await }).await;
+    s.check("ARC-1.1-06", async { random_archives(s).await })
+        .await;
     Ok(())
 }
 
@@ -231,13 +281,30 @@ fn case_strategy() -> impl Strategy<Value = Case> {
     ];
     (
         "[a-z][a-z0-9_]{0,10}",
-        prop_oneof![Just("1.0".to_owned()), Just("2.5".to_owned()), Just("0.1.2".to_owned())],
-        proptest::collection::vec(("[a-z]{1,8}\\.(txt|json|bin)", proptest::collection::vec(any::<u8>(), 0..64)), 0..4),
+        prop_oneof![
+            Just("1.0".to_owned()),
+            Just("2.5".to_owned()),
+            Just("0.1.2".to_owned())
+        ],
+        proptest::collection::vec(
+            (
+                "[a-z]{1,8}\\.(txt|json|bin)",
+                proptest::collection::vec(any::<u8>(), 0..64),
+            ),
+            0..4,
+        ),
         proptest::option::of(1u8..8),
         any::<bool>(),
         fault,
     )
-        .prop_map(|(name, version, extra, batch_size, stored, fault)| Case { name, version, extra, batch_size, stored, fault })
+        .prop_map(|(name, version, extra, batch_size, stored, fault)| Case {
+            name,
+            version,
+            extra,
+            batch_size,
+            stored,
+            fault,
+        })
 }
 
 static CASE_NO: AtomicUsize = AtomicUsize::new(0);

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use super::common::*;
 use crate::client::Resp;
 use crate::harness::property::for_all;
-use crate::harness::{CheckResult, CheckSpec, Failure, Group::Batching as G, Session, must, should};
+use crate::harness::{
+    CheckResult, CheckSpec, Failure, Group::Batching as G, Session, must, should,
+};
 use crate::{ensure, fail};
 
 pub const CHECKS: &[CheckSpec] = &[
@@ -75,27 +77,65 @@ fn invariants(answers: &[Answer], limit: usize) -> CheckResult {
     let mut calls: BTreeMap<(i64, i64), Vec<&Answer>> = BTreeMap::new();
     for a in answers {
         let v = &a.v;
-        ensure!(v["echo"]["tag"] == a.tag.as_str(), a.resp, "client {} got another client's element: {}", a.tag, v["echo"]);
+        ensure!(
+            v["echo"]["tag"] == a.tag.as_str(),
+            a.resp,
+            "client {} got another client's element: {}",
+            a.tag,
+            v["echo"]
+        );
         let len = v["batch_len"].as_u64().unwrap_or(0) as usize;
-        ensure!((1..=limit).contains(&len), a.resp, "a call carried {len} requests; batch size is {limit}");
+        ensure!(
+            (1..=limit).contains(&len),
+            a.resp,
+            "a call carried {len} requests; batch size is {limit}"
+        );
         let ids = v["request_ids"].as_array().cloned().unwrap_or_default();
         let idx = v["index"].as_u64().unwrap_or(u64::MAX) as usize;
-        ensure!(ids.len() == len && ids.get(idx) == Some(&v["my_request_id"]), a.resp, "my_request_id should be request_ids[index]");
+        ensure!(
+            ids.len() == len && ids.get(idx) == Some(&v["my_request_id"]),
+            a.resp,
+            "my_request_id should be request_ids[index]"
+        );
         let header = a.resp.header("x-request-id").unwrap_or_default();
-        ensure!(v["my_request_id"] == header, a.resp, "the handler's request id {} is not this response's x-request-id {header}", v["my_request_id"]);
+        ensure!(
+            v["my_request_id"] == header,
+            a.resp,
+            "the handler's request id {} is not this response's x-request-id {header}",
+            v["my_request_id"]
+        );
         let mut distinct: Vec<&Value> = ids.iter().collect();
         distinct.sort_by_key(|v| v.to_string());
         distinct.dedup();
-        ensure!(distinct.len() == ids.len(), a.resp, "duplicate request ids in one batch: {ids:?}");
-        calls.entry((v["pid"].as_i64().unwrap_or(0), v["call_no"].as_i64().unwrap_or(0))).or_default().push(a);
+        ensure!(
+            distinct.len() == ids.len(),
+            a.resp,
+            "duplicate request ids in one batch: {ids:?}"
+        );
+        calls
+            .entry((
+                v["pid"].as_i64().unwrap_or(0),
+                v["call_no"].as_i64().unwrap_or(0),
+            ))
+            .or_default()
+            .push(a);
     }
     for members in calls.values() {
         let first = members[0];
         for m in members {
-            ensure!(m.v["request_ids"] == first.v["request_ids"], m.resp, "answers of one call disagree on its request ids");
+            ensure!(
+                m.v["request_ids"] == first.v["request_ids"],
+                m.resp,
+                "answers of one call disagree on its request ids"
+            );
         }
         let len = first.v["batch_len"].as_u64().unwrap_or(0) as usize;
-        ensure!(members.len() <= len, first.resp, "{} answers claim a call of {len}", members.len());
+        ensure!(
+            members.len() <= len,
+            first.resp,
+            "{} answers claim a call of {len}",
+            members.len()
+        );
     }
     Ok(())
 }
@@ -104,7 +144,12 @@ fn invariants(answers: &[Answer], limit: usize) -> CheckResult {
 fn call_sizes(answers: &[Answer]) -> Vec<usize> {
     let mut calls: BTreeMap<(i64, i64), usize> = BTreeMap::new();
     for a in answers {
-        *calls.entry((a.v["pid"].as_i64().unwrap_or(0), a.v["call_no"].as_i64().unwrap_or(0))).or_default() += 1;
+        *calls
+            .entry((
+                a.v["pid"].as_i64().unwrap_or(0),
+                a.v["call_no"].as_i64().unwrap_or(0),
+            ))
+            .or_default() += 1;
     }
     let mut sizes: Vec<usize> = calls.into_values().collect();
     sizes.sort_unstable();
@@ -114,9 +159,36 @@ fn call_sizes(answers: &[Answer]) -> Vec<usize> {
 async fn body(s: &Session) -> anyhow::Result<()> {
     let rec_url = s.fixture_url("batch_recorder", &Default::default(), "bat_rec.mar")?;
     let (a, b, c) = tokio::join!(
-        register_ok(s, &rec_url, &[("model_name", REC), ("initial_workers", "1"), ("synchronous", "true")]),
-        register_ok(s, &rec_url, &[("model_name", TWO), ("batch_size", "2"), ("max_batch_delay", "50"), ("initial_workers", "1"), ("synchronous", "true")]),
-        register_ok(s, &rec_url, &[("model_name", ONE), ("batch_size", "1"), ("initial_workers", "1"), ("synchronous", "true")]),
+        register_ok(
+            s,
+            &rec_url,
+            &[
+                ("model_name", REC),
+                ("initial_workers", "1"),
+                ("synchronous", "true")
+            ]
+        ),
+        register_ok(
+            s,
+            &rec_url,
+            &[
+                ("model_name", TWO),
+                ("batch_size", "2"),
+                ("max_batch_delay", "50"),
+                ("initial_workers", "1"),
+                ("synchronous", "true")
+            ]
+        ),
+        register_ok(
+            s,
+            &rec_url,
+            &[
+                ("model_name", ONE),
+                ("batch_size", "1"),
+                ("initial_workers", "1"),
+                ("synchronous", "true")
+            ]
+        ),
     );
     a?;
     b?;
@@ -125,7 +197,11 @@ async fn body(s: &Session) -> anyhow::Result<()> {
     s.check("BAT-6.1-01", async {
         let d = describe(s, REC).await?;
         if d[0]["batchSize"] != 4 || d[0]["maxBatchDelay"] != 200 {
-            fail!("describe shows batchSize {} and maxBatchDelay {}; the yaml says 4 and 200", d[0]["batchSize"], d[0]["maxBatchDelay"]);
+            fail!(
+                "describe shows batchSize {} and maxBatchDelay {}; the yaml says 4 and 200",
+                d[0]["batchSize"],
+                d[0]["maxBatchDelay"]
+            );
         }
         Ok(())
     })
@@ -136,19 +212,33 @@ async fn body(s: &Session) -> anyhow::Result<()> {
     let lone_elapsed = started.elapsed();
     s.check("BAT-6.1-02", async {
         let a = &lone.clone()?[0];
-        ensure!(a.v["batch_size"] == 4, a.resp, "system_properties batch_size should be 4, got {}", a.v["batch_size"]);
+        ensure!(
+            a.v["batch_size"] == 4,
+            a.resp,
+            "system_properties batch_size should be 4, got {}",
+            a.v["batch_size"]
+        );
         Ok(())
     })
     .await;
     s.check("BAT-6.1-03", async {
         let a = &lone.clone()?[0];
-        ensure!(a.v["batch_len"] == 1, a.resp, "a lone request should be a batch of 1");
+        ensure!(
+            a.v["batch_len"] == 1,
+            a.resp,
+            "a lone request should be a batch of 1"
+        );
         Ok(())
     })
     .await;
     s.check("BAT-6.1-04", async {
         let a = &lone.clone()?[0];
-        ensure!(lone_elapsed >= Duration::from_millis(150), a.resp, "answered after {} ms: the server did not wait for more requests", lone_elapsed.as_millis());
+        ensure!(
+            lone_elapsed >= Duration::from_millis(150),
+            a.resp,
+            "answered after {} ms: the server did not wait for more requests",
+            lone_elapsed.as_millis()
+        );
         Ok(())
     })
     .await;
@@ -163,31 +253,57 @@ async fn body(s: &Session) -> anyhow::Result<()> {
     s.check("BAT-6.1-05", async {
         let answers = trio.clone()?;
         let sizes = call_sizes(&answers);
-        ensure!(sizes == [3], answers[0].resp, "three concurrent requests made calls of sizes {sizes:?}, expected one call of 3");
+        ensure!(
+            sizes == [3],
+            answers[0].resp,
+            "three concurrent requests made calls of sizes {sizes:?}, expected one call of 3"
+        );
         Ok(())
     })
     .await;
     s.check("BAT-6.1-06", async {
         for a in trio.clone()? {
-            ensure!(a.v["echo"]["tag"] == a.tag.as_str(), a.resp, "client {} got element {}", a.tag, a.v["echo"]);
+            ensure!(
+                a.v["echo"]["tag"] == a.tag.as_str(),
+                a.resp,
+                "client {} got element {}",
+                a.tag,
+                a.v["echo"]
+            );
         }
         Ok(())
     })
     .await;
-    s.check("BAT-6.1-07", async { invariants(&trio.clone()?, 4) }).await;
+    s.check("BAT-6.1-07", async { invariants(&trio.clone()?, 4) })
+        .await;
 
     let twelve = burst(s, REC, tagged("twelve", 12, json!({}))).await;
-    s.check("BAT-6.1-08", async { invariants(&twelve.clone()?, 4) }).await;
+    s.check("BAT-6.1-08", async { invariants(&twelve.clone()?, 4) })
+        .await;
     s.check("BAT-6.1-10", async {
         let answers = twelve.clone()?;
         invariants(&answers, 4)?;
         let mut calls: BTreeMap<(i64, i64), usize> = BTreeMap::new();
         for a in &answers {
-            *calls.entry((a.v["pid"].as_i64().unwrap_or(0), a.v["call_no"].as_i64().unwrap_or(0))).or_default() += 1;
+            *calls
+                .entry((
+                    a.v["pid"].as_i64().unwrap_or(0),
+                    a.v["call_no"].as_i64().unwrap_or(0),
+                ))
+                .or_default() += 1;
         }
         for a in &answers {
-            let key = (a.v["pid"].as_i64().unwrap_or(0), a.v["call_no"].as_i64().unwrap_or(0));
-            ensure!(a.v["batch_len"] == calls[&key], a.resp, "batch_len {} but {} answers came from that call", a.v["batch_len"], calls[&key]);
+            let key = (
+                a.v["pid"].as_i64().unwrap_or(0),
+                a.v["call_no"].as_i64().unwrap_or(0),
+            );
+            ensure!(
+                a.v["batch_len"] == calls[&key],
+                a.resp,
+                "batch_len {} but {} answers came from that call",
+                a.v["batch_len"],
+                calls[&key]
+            );
         }
         Ok(())
     })
@@ -203,10 +319,18 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         let (busy, queued) = tokio::join!(busy, queued);
         let busy = busy?;
         let queued = queued?;
-        ensure!(busy[0].v["batch_len"] == 1, busy[0].resp, "the busy request should have been alone");
+        ensure!(
+            busy[0].v["batch_len"] == 1,
+            busy[0].resp,
+            "the busy request should have been alone"
+        );
         invariants(&queued, 4)?;
         let sizes = call_sizes(&queued);
-        ensure!(sizes == [4, 4], queued[0].resp, "8 requests queued behind a busy worker made calls of sizes {sizes:?}, expected [4, 4]");
+        ensure!(
+            sizes == [4, 4],
+            queued[0].resp,
+            "8 requests queued behind a busy worker made calls of sizes {sizes:?}, expected [4, 4]"
+        );
         Ok(())
     })
     .await;
@@ -237,7 +361,11 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         let (a, b) = (a?, b?);
         let all = [a[0].clone(), b[0].clone()];
         invariants(&all, 4)?;
-        ensure!(call_sizes(&all) == [2], b[0].resp, "a request 50 ms behind another should share its batch");
+        ensure!(
+            call_sizes(&all) == [2],
+            b[0].resp,
+            "a request 50 ms behind another should share its batch"
+        );
         Ok(())
     })
     .await;
@@ -266,16 +394,27 @@ mod tests {
     fn answer(tag: &str, pid: i64, call: i64, ids: &[&str], idx: usize) -> Answer {
         let v = json!({"echo": {"tag": tag}, "batch_len": ids.len(), "request_ids": ids, "index": idx,
             "my_request_id": ids[idx], "pid": pid, "call_no": call});
-        Answer { resp: fake_resp(ids[idx]), v, tag: tag.to_owned() }
+        Answer {
+            resp: fake_resp(ids[idx]),
+            v,
+            tag: tag.to_owned(),
+        }
     }
 
     fn fake_resp(request_id: &str) -> Resp {
-        Resp::for_tests(200, vec![("x-request-id".into(), request_id.into())], Vec::new())
+        Resp::for_tests(
+            200,
+            vec![("x-request-id".into(), request_id.into())],
+            Vec::new(),
+        )
     }
 
     #[test]
     fn invariants_accept_a_good_batch_and_catch_violations() {
-        let good = [answer("a", 1, 1, &["r1", "r2"], 0), answer("b", 1, 1, &["r1", "r2"], 1)];
+        let good = [
+            answer("a", 1, 1, &["r1", "r2"], 0),
+            answer("b", 1, 1, &["r1", "r2"], 1),
+        ];
         assert!(invariants(&good, 2).is_ok());
         assert_eq!(call_sizes(&good), vec![2]);
         assert!(invariants(&good, 1).is_err(), "2 > batch size 1");

@@ -35,7 +35,10 @@ pub fn query(params: &[(&str, &str)]) -> String {
     if params.is_empty() {
         return String::new();
     }
-    let pairs: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
+    let pairs: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect();
     format!("?{}", pairs.join("&"))
 }
 
@@ -43,7 +46,11 @@ pub fn query(params: &[(&str, &str)]) -> String {
 pub async fn register(s: &Session, url: &str, params: &[(&str, &str)]) -> Result<Resp, Failure> {
     let mut all = vec![("url", url)];
     all.extend_from_slice(params);
-    let resp = s.management.post(&format!("/models{}", query(&all))).send().await?;
+    let resp = s
+        .management
+        .post(&format!("/models{}", query(&all)))
+        .send()
+        .await?;
     track_from(s, &resp, params);
     Ok(resp)
 }
@@ -55,12 +62,16 @@ pub fn track_from(s: &Session, resp: &Resp, params: &[(&str, &str)]) {
     }
     // A failed synchronous register may leave the model behind (TorchServe keeps it when
     // the worker answered the load with an error), so 500 is tracked too.
-    let name = params.iter().find(|(k, _)| *k == "model_name").map(|(_, v)| v.to_string()).or_else(|| {
-        let text = resp.text();
-        let start = text.find("Model \\\"")? + 8;
-        let end = text[start..].find("\\\"")? + start;
-        Some(text[start..end].to_owned())
-    });
+    let name = params
+        .iter()
+        .find(|(k, _)| *k == "model_name")
+        .map(|(_, v)| v.to_string())
+        .or_else(|| {
+            let text = resp.text();
+            let start = text.find("Model \\\"")? + 8;
+            let end = text[start..].find("\\\"")? + start;
+            Some(text[start..end].to_owned())
+        });
     if let Some(name) = name {
         s.track_model(&name);
     }
@@ -70,17 +81,32 @@ pub fn track_from(s: &Session, resp: &Resp, params: &[(&str, &str)]) {
 pub async fn register_ok(s: &Session, url: &str, params: &[(&str, &str)]) -> anyhow::Result<Resp> {
     let resp = register(s, url, params).await?;
     if !(200..300).contains(&resp.status) {
-        return Err(resp.fail(format!("setup: registering {url} failed with HTTP {}", resp.status)).into());
+        return Err(resp
+            .fail(format!(
+                "setup: registering {url} failed with HTTP {}",
+                resp.status
+            ))
+            .into());
     }
     Ok(resp)
 }
 
 /// Setup step: build the fixture as `model` (file `<model>.mar`) and register it with
 /// `workers` workers, synchronously.
-pub async fn setup_model(s: &Session, fixture: &str, model: &str, workers: u32, extra: &[(&str, &str)]) -> anyhow::Result<String> {
+pub async fn setup_model(
+    s: &Session,
+    fixture: &str,
+    model: &str,
+    workers: u32,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<String> {
     let url = s.fixture_url(fixture, &Default::default(), &format!("{model}.mar"))?;
     let w = workers.to_string();
-    let mut params = vec![("model_name", model), ("initial_workers", w.as_str()), ("synchronous", "true")];
+    let mut params = vec![
+        ("model_name", model),
+        ("initial_workers", w.as_str()),
+        ("synchronous", "true"),
+    ];
     params.extend_from_slice(extra);
     register_ok(s, &url, &params).await?;
     Ok(url)
@@ -146,20 +172,35 @@ pub async fn wait_workers(
             return Ok(ws);
         }
         if Instant::now() > deadline {
-            return Err(Failure::new(format!("after {} s, {path} still has not {what}; workers now: {ws:?}", limit.as_secs())));
+            return Err(Failure::new(format!(
+                "after {} s, {path} still has not {what}; workers now: {ws:?}",
+                limit.as_secs()
+            )));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// Waits until exactly `n` workers exist and all are READY.
-pub async fn wait_ready(s: &Session, path: &str, n: usize, limit: Duration) -> Result<Vec<Worker>, Failure> {
-    wait_workers(s, path, limit, &format!("{n} READY workers"), |ws| ws.len() == n && ws.iter().all(|w| w.status == "READY")).await
+pub async fn wait_ready(
+    s: &Session,
+    path: &str,
+    n: usize,
+    limit: Duration,
+) -> Result<Vec<Worker>, Failure> {
+    wait_workers(s, path, limit, &format!("{n} READY workers"), |ws| {
+        ws.len() == n && ws.iter().all(|w| w.status == "READY")
+    })
+    .await
 }
 
 /// `POST /predictions/<path>` with a JSON body.
 pub async fn infer_json(s: &Session, path: &str, body: &Value) -> Result<Resp, Failure> {
-    s.inference.post(&format!("/predictions/{path}")).json(body).send().await
+    s.inference
+        .post(&format!("/predictions/{path}"))
+        .json(body)
+        .send()
+        .await
 }
 
 /// A 200 answer's JSON body.
@@ -198,7 +239,10 @@ fn b64_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 pub fn is_uuid(text: &str) -> bool {
-    let re = regex::Regex::new("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$").expect("valid regex");
+    let re = regex::Regex::new(
+        "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    )
+    .expect("valid regex");
     re.is_match(text)
 }
 
@@ -218,7 +262,10 @@ mod tests {
     #[test]
     fn query_encoding() {
         assert_eq!(query(&[]), "");
-        assert_eq!(query(&[("url", "http://h:1/a b.mar"), ("x", "1")]), "?url=http%3A%2F%2Fh%3A1%2Fa%20b.mar&x=1");
+        assert_eq!(
+            query(&[("url", "http://h:1/a b.mar"), ("x", "1")]),
+            "?url=http%3A%2F%2Fh%3A1%2Fa%20b.mar&x=1"
+        );
     }
 
     #[test]

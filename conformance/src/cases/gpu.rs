@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::common::*;
 use crate::client::Resp;
-use crate::harness::{CheckSpec, Failure, Group::Gpu as G, Need, Session, must, should};
 use crate::ensure;
+use crate::harness::{CheckSpec, Failure, Group::Gpu as G, Need, Session, must, should};
 
 pub const CHECKS: &[CheckSpec] = &[
     must("GPU-7-01", G, "On a CPU-only target context.system_properties gpu_id is None").needs(&[Need::ModelApi, Need::NoGpus]),
@@ -40,7 +40,11 @@ pub fn run(s: &Session) -> LocalBoxFuture<'_, anyhow::Result<()>> {
 
 /// Maps each worker (by describe order of ids) to the gpu_id its process reports, by
 /// keeping every worker busy at once until each has answered.
-async fn gpu_ids(s: &Session, model: &str, n: usize) -> Result<(Vec<Worker>, BTreeMap<i64, Value>), Failure> {
+async fn gpu_ids(
+    s: &Session,
+    model: &str,
+    n: usize,
+) -> Result<(Vec<Worker>, BTreeMap<i64, Value>), Failure> {
     let mut ws = wait_ready(s, model, n, Duration::from_secs(180)).await?;
     ws.sort_by_key(|w| w.id.parse::<u64>().unwrap_or(u64::MAX));
     let mut by_pid: BTreeMap<i64, Value> = BTreeMap::new();
@@ -57,7 +61,10 @@ async fn gpu_ids(s: &Session, model: &str, n: usize) -> Result<(Vec<Worker>, BTr
             return Ok((ws, by_pid));
         }
     }
-    Err(Failure::new(format!("could not reach every worker of {model}: {ws:?}, answers from {:?}", by_pid.keys())))
+    Err(Failure::new(format!(
+        "could not reach every worker of {model}: {ws:?}, answers from {:?}",
+        by_pid.keys()
+    )))
 }
 
 fn gpu_of(by_pid: &BTreeMap<i64, Value>, w: &Worker) -> Option<i64> {
@@ -71,15 +78,29 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         let resp = infer_json(s, PLAIN, &json!({})).await?;
         s.check("GPU-7-01", async {
             let v = ok_json(&resp)?;
-            ensure!(v["gpu_id"].is_null(), resp, "gpu_id should be None, got {}", v["gpu_id"]);
+            ensure!(
+                v["gpu_id"].is_null(),
+                resp,
+                "gpu_id should be None, got {}",
+                v["gpu_id"]
+            );
             Ok(())
         })
         .await;
         s.check("GPU-7-02", async {
             let d = describe(s, PLAIN).await?;
-            ensure!(d[0]["deviceType"] == "cpu", resp, "deviceType should be cpu, got {}", d[0]["deviceType"]);
+            ensure!(
+                d[0]["deviceType"] == "cpu",
+                resp,
+                "deviceType should be cpu, got {}",
+                d[0]["deviceType"]
+            );
             for w in d[0]["workers"].as_array().into_iter().flatten() {
-                ensure!(w["gpu"] == false && w["gpuUsage"] == "N/A", resp, "CPU worker shows {w}");
+                ensure!(
+                    w["gpu"] == false && w["gpuUsage"] == "N/A",
+                    resp,
+                    "CPU worker shows {w}"
+                );
             }
             Ok(())
         })
@@ -89,14 +110,26 @@ async fn body(s: &Session) -> anyhow::Result<()> {
 
     let url = s.fixture_url("gpu_probe", &Default::default(), "gpu_probe_rr.mar")?;
     let n = gpus.to_string();
-    register_ok(s, &url, &[("model_name", PROBE), ("initial_workers", n.as_str()), ("synchronous", "true")]).await?;
+    register_ok(
+        s,
+        &url,
+        &[
+            ("model_name", PROBE),
+            ("initial_workers", n.as_str()),
+            ("synchronous", "true"),
+        ],
+    )
+    .await?;
     let mapped = gpu_ids(s, PROBE, gpus).await;
     s.check("GPU-7-09", async {
         let (ws, by_pid) = mapped.clone()?;
         for w in &ws {
             let g = gpu_of(&by_pid, w);
             if !g.is_some_and(|g| (0..gpus as i64).contains(&g)) {
-                crate::fail!("worker {} reports gpu_id {g:?}; expected an int in [0, {gpus})", w.id);
+                crate::fail!(
+                    "worker {} reports gpu_id {g:?}; expected an int in [0, {gpus})",
+                    w.id
+                );
             }
         }
         Ok(())
@@ -134,17 +167,34 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         let (ws, by_pid) = mapped.clone()?;
         let last = ws.last().and_then(|w| gpu_of(&by_pid, w)).unwrap_or(-1);
         let url = s.fixture_url("gpu_probe", &Default::default(), "gpu_probe_other.mar")?;
-        register(s, &url, &[("model_name", OTHER), ("initial_workers", "1"), ("synchronous", "true")]).await?.expect_status(200)?;
+        register(
+            s,
+            &url,
+            &[
+                ("model_name", OTHER),
+                ("initial_workers", "1"),
+                ("synchronous", "true"),
+            ],
+        )
+        .await?
+        .expect_status(200)?;
         let resp = infer_json(s, OTHER, &json!({})).await?;
         let v = ok_json(&resp)?;
         let want = (last + 1).rem_euclid(gpus as i64);
-        ensure!(v["gpu_id"] == want, resp, "the next model's first worker should get GPU {want} (after {last}), got {}", v["gpu_id"]);
+        ensure!(
+            v["gpu_id"] == want,
+            resp,
+            "the next model's first worker should get GPU {want} (after {last}), got {}",
+            v["gpu_id"]
+        );
         Ok(())
     })
     .await;
     s.check("GPU-7-10", async {
         let (_, by_pid) = mapped.clone()?;
-        let Some(v) = by_pid.values().next() else { crate::fail!("no answers") };
+        let Some(v) = by_pid.values().next() else {
+            crate::fail!("no answers")
+        };
         if v["cuda_available"] != true {
             return Err(Failure::skip("the target's Python has no torch with CUDA"));
         }
@@ -158,7 +208,16 @@ async fn body(s: &Session) -> anyhow::Result<()> {
 
     if s.wants("GPU-7-06") || s.wants("GPU-7-07") {
         let url = s.fixture_url("gpu_probe_ids", &Default::default(), "gpu_probe_ids.mar")?;
-        register_ok(s, &url, &[("model_name", IDS), ("initial_workers", "3"), ("synchronous", "true")]).await?;
+        register_ok(
+            s,
+            &url,
+            &[
+                ("model_name", IDS),
+                ("initial_workers", "3"),
+                ("synchronous", "true"),
+            ],
+        )
+        .await?;
         let mapped = gpu_ids(s, IDS, 3).await;
         s.check("GPU-7-06", async {
             let (ws, by_pid) = mapped?;
@@ -179,14 +238,31 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         .await;
     }
 
-    let cpu = BuildOptions { config: ConfigChoice::Yaml("deviceType: cpu\n".into()), ..Default::default() };
+    let cpu = BuildOptions {
+        config: ConfigChoice::Yaml("deviceType: cpu\n".into()),
+        ..Default::default()
+    };
     let url = s.fixture_url("gpu_probe", &cpu, "gpu_probe_cpu.mar")?;
-    let r = register(s, &url, &[("model_name", CPU), ("initial_workers", "1"), ("synchronous", "true")]).await;
+    let r = register(
+        s,
+        &url,
+        &[
+            ("model_name", CPU),
+            ("initial_workers", "1"),
+            ("synchronous", "true"),
+        ],
+    )
+    .await;
     s.check("GPU-7-08", async {
         r?.expect_status(200)?;
         let resp: Resp = infer_json(s, CPU, &json!({})).await?;
         let v = ok_json(&resp)?;
-        ensure!(v["gpu_id"].is_null(), resp, "deviceType cpu should give gpu_id None, got {}", v["gpu_id"]);
+        ensure!(
+            v["gpu_id"].is_null(),
+            resp,
+            "deviceType cpu should give gpu_id None, got {}",
+            v["gpu_id"]
+        );
         Ok(())
     })
     .await;

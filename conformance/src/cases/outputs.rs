@@ -8,26 +8,102 @@ use crate::harness::{CheckResult, CheckSpec, Failure, Group::Outputs as G, Sessi
 use crate::{ensure, raw};
 
 pub const CHECKS: &[CheckSpec] = &[
-    must("OUT-2.2-01", G, "A handler raising a plain exception answers 503 InternalServerException \"Prediction failed\""),
-    must("OUT-2.2-02", G, "PredictionException(message, 418) answers 418 with that message"),
-    must("OUT-2.2-03", G, "PredictionException with code 413 answers 507"),
-    must("OUT-2.2-04", G, "MemoryError answers 507 \"Out of resources\""),
-    must("OUT-2.2-05", G, "An exception whose text contains CUDA answers 507 \"Out of resources\""),
-    must("OUT-2.2-06", G, "A list of the wrong length answers 503 \"number of batch response mismatched\""),
-    must("OUT-2.2-07", G, "A non-list answers 503 \"Invalid model predict output\""),
-    must("OUT-2.2-08", G, "An element that is not JSON-serialisable answers 503 \"Unsupported model output data type.\""),
-    must("OUT-2.2-09", G, "The worker survives handler errors: same pid, still READY, answers the next request"),
-    must("OUT-2.2-10", G, "A str element is sent UTF-8 encoded, with no Content-Type header"),
+    must(
+        "OUT-2.2-01",
+        G,
+        "A handler raising a plain exception answers 503 InternalServerException \"Prediction failed\"",
+    ),
+    must(
+        "OUT-2.2-02",
+        G,
+        "PredictionException(message, 418) answers 418 with that message",
+    ),
+    must(
+        "OUT-2.2-03",
+        G,
+        "PredictionException with code 413 answers 507",
+    ),
+    must(
+        "OUT-2.2-04",
+        G,
+        "MemoryError answers 507 \"Out of resources\"",
+    ),
+    must(
+        "OUT-2.2-05",
+        G,
+        "An exception whose text contains CUDA answers 507 \"Out of resources\"",
+    ),
+    must(
+        "OUT-2.2-06",
+        G,
+        "A list of the wrong length answers 503 \"number of batch response mismatched\"",
+    ),
+    must(
+        "OUT-2.2-07",
+        G,
+        "A non-list answers 503 \"Invalid model predict output\"",
+    ),
+    must(
+        "OUT-2.2-08",
+        G,
+        "An element that is not JSON-serialisable answers 503 \"Unsupported model output data type.\"",
+    ),
+    must(
+        "OUT-2.2-09",
+        G,
+        "The worker survives handler errors: same pid, still READY, answers the next request",
+    ),
+    must(
+        "OUT-2.2-10",
+        G,
+        "A str element is sent UTF-8 encoded, with no Content-Type header",
+    ),
     must("OUT-2.2-11", G, "A bytes element is sent as the raw bytes"),
-    must("OUT-2.2-12", G, "A bytearray element is sent as the raw bytes"),
-    must("OUT-2.2-13", G, "A dict element is sent as json.dumps(v, indent=2), key order kept"),
-    must("OUT-2.2-14", G, "A list element is sent as json.dumps(v, indent=2)"),
-    must("OUT-2.2-15", G, "An int element is sent as 42 and None as null"),
-    must("OUT-2.2-16", G, "set_response_status(201, \"Made\") gives status 201 with reason phrase Made"),
-    must("OUT-2.2-17", G, "set_response_content_type sets the Content-Type header"),
-    must("OUT-2.2-18", G, "set_response_header adds that header to the response"),
-    must("OUT-2.2-19", G, "Without set_response_status the answer is 200"),
-    should("OUT-2.2-20", G, "A streaming handler's intermediate responses arrive as one chunked response, in order"),
+    must(
+        "OUT-2.2-12",
+        G,
+        "A bytearray element is sent as the raw bytes",
+    ),
+    must(
+        "OUT-2.2-13",
+        G,
+        "A dict element is sent as json.dumps(v, indent=2), key order kept",
+    ),
+    must(
+        "OUT-2.2-14",
+        G,
+        "A list element is sent as json.dumps(v, indent=2)",
+    ),
+    must(
+        "OUT-2.2-15",
+        G,
+        "An int element is sent as 42 and None as null",
+    ),
+    must(
+        "OUT-2.2-16",
+        G,
+        "set_response_status(201, \"Made\") gives status 201 with reason phrase Made",
+    ),
+    must(
+        "OUT-2.2-17",
+        G,
+        "set_response_content_type sets the Content-Type header",
+    ),
+    must(
+        "OUT-2.2-18",
+        G,
+        "set_response_header adds that header to the response",
+    ),
+    must(
+        "OUT-2.2-19",
+        G,
+        "Without set_response_status the answer is 200",
+    ),
+    should(
+        "OUT-2.2-20",
+        G,
+        "A streaming handler's intermediate responses arrive as one chunked response, in order",
+    ),
 ];
 
 const ERRORS: &str = "out_errors";
@@ -49,7 +125,12 @@ async fn output(s: &Session, request: Value) -> Result<Resp, Failure> {
 
 fn exact(resp: &Resp, want: &[u8]) -> CheckResult {
     resp.expect_status(200)?;
-    ensure!(resp.body == want, resp, "body should be exactly {:?}", String::from_utf8_lossy(want));
+    ensure!(
+        resp.body == want,
+        resp,
+        "body should be exactly {:?}",
+        String::from_utf8_lossy(want)
+    );
     Ok(())
 }
 
@@ -144,8 +225,16 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         let resp = misbehave(s, json!({"mode": "ok"})).await?;
         exact(&resp, b"ok")?;
         let after = workers(s, ERRORS).await?;
-        ensure!(after.len() == 1 && after[0].status == "READY", resp, "the worker should still be READY: {after:?}");
-        ensure!(before.first().map(|w| w.pid) == Some(after[0].pid), resp, "the worker was replaced: {before:?} → {after:?}");
+        ensure!(
+            after.len() == 1 && after[0].status == "READY",
+            resp,
+            "the worker should still be READY: {after:?}"
+        );
+        ensure!(
+            before.first().map(|w| w.pid) == Some(after[0].pid),
+            resp,
+            "the worker was replaced: {before:?} → {after:?}"
+        );
         Ok(())
     })
     .await;

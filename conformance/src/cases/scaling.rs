@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use super::common::*;
 use crate::client::Resp;
+use crate::ensure;
 use crate::harness::property::for_all;
 use crate::harness::{CheckResult, CheckSpec, Failure, Group::Scaling as G, Session, must, should};
-use crate::ensure;
 
 pub const CHECKS: &[CheckSpec] = &[
     must("SCL-4.3-01", G, "PUT min_worker=3&synchronous=true answers 200 \"Workers scaled to 3 for model: <m>\""),
@@ -61,8 +61,18 @@ async fn answers(s: &Session, n: usize) -> Result<Vec<(Resp, Value)>, Failure> {
 fn initialised_once(got: &[(Resp, Value)], workers: &[Worker]) -> CheckResult {
     let pids: BTreeSet<i64> = workers.iter().map(|w| w.pid).collect();
     for (r, v) in got {
-        ensure!(v["init_calls"] == 1 && v["initialized_before_handle"] == true, r, "a worker initialised {} times", v["init_calls"]);
-        ensure!(v["pid"].as_i64().is_some_and(|p| pids.contains(&p)), r, "pid {} is not a described worker {pids:?}", v["pid"]);
+        ensure!(
+            v["init_calls"] == 1 && v["initialized_before_handle"] == true,
+            r,
+            "a worker initialised {} times",
+            v["init_calls"]
+        );
+        ensure!(
+            v["pid"].as_i64().is_some_and(|p| pids.contains(&p)),
+            r,
+            "pid {} is not a described worker {pids:?}",
+            v["pid"]
+        );
     }
     Ok(())
 }
@@ -73,24 +83,42 @@ async fn body(s: &Session) -> anyhow::Result<()> {
     let mut seen_ids: BTreeSet<String> = original.iter().map(|w| w.id.clone()).collect();
 
     let r = scale(s, M, "?min_worker=3&synchronous=true").await?;
-    s.check("SCL-4.3-01", async { r.expect_status_message(200, &format!("Workers scaled to 3 for model: {M}")) }).await;
+    s.check("SCL-4.3-01", async {
+        r.expect_status_message(200, &format!("Workers scaled to 3 for model: {M}"))
+    })
+    .await;
     let three = describe(s, M).await?;
     let ws3 = workers_of(&three[0]);
     seen_ids.extend(ws3.iter().map(|w| w.id.clone()));
     s.check("SCL-4.3-02", async {
-        ensure!(ws3.len() == 3 && ws3.iter().all(|w| w.status == "READY"), r, "expected 3 READY workers: {ws3:?}");
-        ensure!(three[0]["minWorkers"] == 3 && three[0]["maxWorkers"] == 3, r, "minWorkers/maxWorkers should be 3/3");
+        ensure!(
+            ws3.len() == 3 && ws3.iter().all(|w| w.status == "READY"),
+            r,
+            "expected 3 READY workers: {ws3:?}"
+        );
+        ensure!(
+            three[0]["minWorkers"] == 3 && three[0]["maxWorkers"] == 3,
+            r,
+            "minWorkers/maxWorkers should be 3/3"
+        );
         Ok(())
     })
     .await;
     s.check("SCL-4.3-03", async {
         let pids: BTreeSet<i64> = ws3.iter().map(|w| w.pid).collect();
         let ids: BTreeSet<&str> = ws3.iter().map(|w| w.id.as_str()).collect();
-        ensure!(pids.len() == 3 && ids.len() == 3, r, "workers should have distinct pids and ids: {ws3:?}");
+        ensure!(
+            pids.len() == 3 && ids.len() == 3,
+            r,
+            "workers should have distinct pids and ids: {ws3:?}"
+        );
         Ok(())
     })
     .await;
-    s.check("SCL-4.3-04", async { initialised_once(&answers(s, 12).await?, &ws3) }).await;
+    s.check("SCL-4.3-04", async {
+        initialised_once(&answers(s, 12).await?, &ws3)
+    })
+    .await;
 
     let r = scale(s, M, "?min_worker=1&synchronous=true").await?;
     s.check("SCL-4.3-05", async {
@@ -98,7 +126,13 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         let left = workers(s, M).await?;
         ensure!(left.len() == 1, r, "expected 1 worker: {left:?}");
         let oldest = ws3.iter().min_by_key(|w| id_num(w)).cloned();
-        ensure!(Some(&left[0]) == oldest.as_ref() || original.first().is_some_and(|o| o.pid == left[0].pid), r, "the oldest worker {oldest:?} should remain, not {:?}", left[0]);
+        ensure!(
+            Some(&left[0]) == oldest.as_ref()
+                || original.first().is_some_and(|o| o.pid == left[0].pid),
+            r,
+            "the oldest worker {oldest:?} should remain, not {:?}",
+            left[0]
+        );
         Ok(())
     })
     .await;
@@ -115,24 +149,42 @@ async fn body(s: &Session) -> anyhow::Result<()> {
     }
     tokio::join!(
         s.check("SCL-4.3-07", async {
-            scale(s, M, "?min_worker=2&max_worker=1").await?.expect_error(400, "BadRequestException", "max_worker cannot be less than min_worker.")
+            scale(s, M, "?min_worker=2&max_worker=1")
+                .await?
+                .expect_error(
+                    400,
+                    "BadRequestException",
+                    "max_worker cannot be less than min_worker.",
+                )
         }),
         s.check("SCL-4.3-08", async {
-            scale(s, "tsc_nope", "?min_worker=1").await?.expect_error(404, "ModelNotFoundException", "Model not found: tsc_nope")
+            scale(s, "tsc_nope", "?min_worker=1").await?.expect_error(
+                404,
+                "ModelNotFoundException",
+                "Model not found: tsc_nope",
+            )
         }),
         s.check("SCL-4.3-09", async {
-            scale(s, &format!("{M}/9.9"), "?min_worker=1").await?.expect_error(
-                404,
-                "ModelVersionNotFoundException",
-                &format!("Model version: 9.9 does not exist for model: {M}"),
-            )
+            scale(s, &format!("{M}/9.9"), "?min_worker=1")
+                .await?
+                .expect_error(
+                    404,
+                    "ModelVersionNotFoundException",
+                    &format!("Model version: 9.9 does not exist for model: {M}"),
+                )
         }),
     );
     s.check("SCL-4.3-10", async {
         let r = scale(s, &format!("{M}/1.0"), "?min_worker=2&synchronous=true").await?;
-        r.expect_status_message(200, &format!("Workers scaled to 2 for model: {M}, version: 1.0"))?;
+        r.expect_status_message(
+            200,
+            &format!("Workers scaled to 2 for model: {M}, version: 1.0"),
+        )?;
         let r = scale(s, M, "?model_version=1.0&min_worker=2&synchronous=true").await?;
-        r.expect_status_message(200, &format!("Workers scaled to 2 for model: {M}, version: 1.0"))
+        r.expect_status_message(
+            200,
+            &format!("Workers scaled to 2 for model: {M}, version: 1.0"),
+        )
     })
     .await;
     s.check("SCL-4.3-14", async {
@@ -149,7 +201,11 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         r.expect_status_message(200, &format!("Workers scaled to 0 for model: {M}"))?;
         let ws = workers(s, M).await?;
         ensure!(ws.is_empty(), r, "no worker should remain: {ws:?}");
-        infer_json(s, M, &json!(1)).await?.expect_error(503, "ServiceUnavailableException", &no_worker_msg(M))
+        infer_json(s, M, &json!(1)).await?.expect_error(
+            503,
+            "ServiceUnavailableException",
+            &no_worker_msg(M),
+        )
     })
     .await;
     let r = scale(s, M, "?min_worker=2&synchronous=true").await?;
@@ -162,7 +218,12 @@ async fn body(s: &Session) -> anyhow::Result<()> {
     .await;
     s.check("SCL-4.3-15", async {
         for w in &fresh {
-            ensure!(!seen_ids.contains(&w.id), r, "worker id {} was used before in this run ({seen_ids:?})", w.id);
+            ensure!(
+                !seen_ids.contains(&w.id),
+                r,
+                "worker id {} was used before in this run ({seen_ids:?})",
+                w.id
+            );
         }
         Ok(())
     })
@@ -173,21 +234,48 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         r.expect_status(200)?;
         let d = describe(s, M).await?;
         let ws = workers_of(&d[0]);
-        ensure!(ws.len() == before.len(), r, "{} workers within [1, 3] should stay: {ws:?}", before.len());
-        ensure!(d[0]["minWorkers"] == 1 && d[0]["maxWorkers"] == 3, r, "describe should show minWorkers 1, maxWorkers 3");
-        scale(s, M, "?min_worker=1&max_worker=1&synchronous=true").await?.expect_status(200)?;
+        ensure!(
+            ws.len() == before.len(),
+            r,
+            "{} workers within [1, 3] should stay: {ws:?}",
+            before.len()
+        );
+        ensure!(
+            d[0]["minWorkers"] == 1 && d[0]["maxWorkers"] == 3,
+            r,
+            "describe should show minWorkers 1, maxWorkers 3"
+        );
+        scale(s, M, "?min_worker=1&max_worker=1&synchronous=true")
+            .await?
+            .expect_status(200)?;
         let r = scale(s, M, "?min_worker=1&max_worker=3&synchronous=true").await?;
         r.expect_status(200)?;
         let ws = workers(s, M).await?;
-        ensure!(ws.len() == 1, r, "one worker at min 1/max 3 should stay one (no autoscaling): {ws:?}");
+        ensure!(
+            ws.len() == 1,
+            r,
+            "one worker at min 1/max 3 should stay one (no autoscaling): {ws:?}"
+        );
         Ok(())
     })
     .await;
 
     s.check("SCL-4.3-16", async {
         let url = s.fixture_url("yaml_workers", &Default::default(), "scl_yaml.mar")?;
-        let r = register(s, &url, &[("model_name", YAML), ("initial_workers", "0"), ("synchronous", "true")]).await?;
-        r.expect_status_message(200, &format!("Model \"{YAML}\" Version: 1.0 registered with 2 initial workers"))?;
+        let r = register(
+            s,
+            &url,
+            &[
+                ("model_name", YAML),
+                ("initial_workers", "0"),
+                ("synchronous", "true"),
+            ],
+        )
+        .await?;
+        r.expect_status_message(
+            200,
+            &format!("Model \"{YAML}\" Version: 1.0 registered with 2 initial workers"),
+        )?;
         let d = describe(s, YAML).await?;
         ensure!(workers_of(&d[0]).len() == 2, r, "2 workers expected");
         let want = json!({"minWorkers": 2, "maxWorkers": 2, "batchSize": 2, "maxBatchDelay": 30});
@@ -200,7 +288,9 @@ async fn body(s: &Session) -> anyhow::Result<()> {
 
     s.check("SCL-4.3-17", async {
         // Start each sequence from one worker.
-        scale(s, M, "?min_worker=1&synchronous=true").await?.expect_status(200)?;
+        scale(s, M, "?min_worker=1&synchronous=true")
+            .await?
+            .expect_status(200)?;
         let strategy = proptest::collection::vec(0u32..=3, 1..=3);
         for_all(s.proptest_cases, strategy, |targets| async move {
             for n in targets {
@@ -216,7 +306,12 @@ async fn body(s: &Session) -> anyhow::Result<()> {
                     oldest.truncate(n as usize);
                     let mut kept = after.clone();
                     kept.sort_by_key(id_num);
-                    ensure!(kept == oldest, r, "scaling {} → {n} should keep the oldest {oldest:?}, kept {kept:?}", before.len());
+                    ensure!(
+                        kept == oldest,
+                        r,
+                        "scaling {} → {n} should keep the oldest {oldest:?}, kept {kept:?}",
+                        before.len()
+                    );
                 }
             }
             Ok(())

@@ -6,21 +6,61 @@ use handlers_fixtures::{BuildOptions, ConfigChoice};
 use serde_json::json;
 
 use super::common::*;
-use crate::harness::{CheckSpec, Failure, Group::Timeouts as G, Session, must, should};
 use crate::ensure;
+use crate::harness::{CheckSpec, Failure, Group::Timeouts as G, Session, must, should};
 
 pub const CHECKS: &[CheckSpec] = &[
-    must("TMO-6.3-01", G, "Describe shows the yaml responseTimeout (2), even when register passes response_timeout"),
-    must("TMO-6.3-02", G, "A request finishing within responseTimeout succeeds"),
-    must("TMO-6.3-03", G, "A handler running past responseTimeout answers 500 InternalServerException \"Worker died.\""),
-    should("TMO-6.3-04", G, "The timeout answer comes after about responseTimeout, not after the handler finishes"),
-    must("TMO-6.2-01", G, "After a timeout the worker is replaced by a new process that becomes READY"),
+    must(
+        "TMO-6.3-01",
+        G,
+        "Describe shows the yaml responseTimeout (2), even when register passes response_timeout",
+    ),
+    must(
+        "TMO-6.3-02",
+        G,
+        "A request finishing within responseTimeout succeeds",
+    ),
+    must(
+        "TMO-6.3-03",
+        G,
+        "A handler running past responseTimeout answers 500 InternalServerException \"Worker died.\"",
+    ),
+    should(
+        "TMO-6.3-04",
+        G,
+        "The timeout answer comes after about responseTimeout, not after the handler finishes",
+    ),
+    must(
+        "TMO-6.2-01",
+        G,
+        "After a timeout the worker is replaced by a new process that becomes READY",
+    ),
     must("TMO-6.2-02", G, "After a timeout the model serves again"),
-    must("TMO-6.2-03", G, "A worker process that exits mid-request makes that request answer 500 \"Worker died.\""),
-    must("TMO-6.2-04", G, "After a crash a new worker process becomes READY and serves"),
-    should("TMO-6.2-05", G, "/ping stays Healthy through worker restarts"),
-    must("TMO-5.2-01", G, "With the job queue full (yaml jobQueueSize 1) a request answers 503 with the no-worker text"),
-    should("TMO-5.2-02", G, "Describe's jobQueueStatus shows the queued request while the worker is busy"),
+    must(
+        "TMO-6.2-03",
+        G,
+        "A worker process that exits mid-request makes that request answer 500 \"Worker died.\"",
+    ),
+    must(
+        "TMO-6.2-04",
+        G,
+        "After a crash a new worker process becomes READY and serves",
+    ),
+    should(
+        "TMO-6.2-05",
+        G,
+        "/ping stays Healthy through worker restarts",
+    ),
+    must(
+        "TMO-5.2-01",
+        G,
+        "With the job queue full (yaml jobQueueSize 1) a request answers 503 with the no-worker text",
+    ),
+    should(
+        "TMO-5.2-02",
+        G,
+        "Describe's jobQueueStatus shows the queued request while the worker is busy",
+    ),
 ];
 
 const SLOW: &str = "tmo_slow";
@@ -34,12 +74,32 @@ pub fn run(s: &Session) -> LocalBoxFuture<'_, anyhow::Result<()>> {
 
 async fn body(s: &Session) -> anyhow::Result<()> {
     let slow_url = s.fixture_url("slow", &Default::default(), "tmo_slow.mar")?;
-    let queue_opts = BuildOptions { config: ConfigChoice::Yaml("responseTimeout: 20\njobQueueSize: 1\n".into()), ..Default::default() };
+    let queue_opts = BuildOptions {
+        config: ConfigChoice::Yaml("responseTimeout: 20\njobQueueSize: 1\n".into()),
+        ..Default::default()
+    };
     let queue_url = s.fixture_url("slow", &queue_opts, "tmo_queue.mar")?;
     let (a, b, c) = tokio::join!(
-        register_ok(s, &slow_url, &[("model_name", SLOW), ("response_timeout", "100"), ("initial_workers", "1"), ("synchronous", "true")]),
+        register_ok(
+            s,
+            &slow_url,
+            &[
+                ("model_name", SLOW),
+                ("response_timeout", "100"),
+                ("initial_workers", "1"),
+                ("synchronous", "true")
+            ]
+        ),
         setup_model(s, "errors", CRASH, 1, &[]),
-        register_ok(s, &queue_url, &[("model_name", QUEUE), ("initial_workers", "1"), ("synchronous", "true")]),
+        register_ok(
+            s,
+            &queue_url,
+            &[
+                ("model_name", QUEUE),
+                ("initial_workers", "1"),
+                ("synchronous", "true")
+            ]
+        ),
     );
     a?;
     b?;
@@ -48,7 +108,10 @@ async fn body(s: &Session) -> anyhow::Result<()> {
     s.check("TMO-6.3-01", async {
         let d = describe(s, SLOW).await?;
         if d[0]["responseTimeout"] != 2 {
-            crate::fail!("responseTimeout should be the yaml's 2 (over response_timeout=100), got {}", d[0]["responseTimeout"]);
+            crate::fail!(
+                "responseTimeout should be the yaml's 2 (over response_timeout=100), got {}",
+                d[0]["responseTimeout"]
+            );
         }
         Ok(())
     })
@@ -65,16 +128,30 @@ async fn body(s: &Session) -> anyhow::Result<()> {
     let started = Instant::now();
     let timed_out = infer_json(s, SLOW, &json!({"sleep": 6})).await;
     let elapsed = started.elapsed();
-    s.check("TMO-6.3-03", async { timed_out.clone()?.expect_error(500, "InternalServerException", "Worker died.") }).await;
+    s.check("TMO-6.3-03", async {
+        timed_out
+            .clone()?
+            .expect_error(500, "InternalServerException", "Worker died.")
+    })
+    .await;
     s.check("TMO-6.3-04", async {
         let r = timed_out.clone()?;
-        ensure!(elapsed < Duration::from_millis(5500), r, "answered after {} ms, the handler's full 6 s sleep", elapsed.as_millis());
+        ensure!(
+            elapsed < Duration::from_millis(5500),
+            r,
+            "answered after {} ms, the handler's full 6 s sleep",
+            elapsed.as_millis()
+        );
         Ok(())
     })
     .await;
     let old_pid = before.first().map(|w| w.pid);
-    let replaced = wait_workers(s, SLOW, RESTART, "a new READY worker", |ws| ws.len() == 1 && ws[0].status == "READY" && Some(ws[0].pid) != old_pid).await;
-    s.check("TMO-6.2-01", async { replaced.clone().map(|_| ()) }).await;
+    let replaced = wait_workers(s, SLOW, RESTART, "a new READY worker", |ws| {
+        ws.len() == 1 && ws[0].status == "READY" && Some(ws[0].pid) != old_pid
+    })
+    .await;
+    s.check("TMO-6.2-01", async { replaced.clone().map(|_| ()) })
+        .await;
     s.check("TMO-6.2-02", async {
         let r = infer_json(s, SLOW, &json!({"sleep": 0})).await?;
         ok_json(&r).map(|_| ())
@@ -83,16 +160,29 @@ async fn body(s: &Session) -> anyhow::Result<()> {
 
     let before = workers(s, CRASH).await?;
     let crashed = infer_json(s, CRASH, &json!({"mode": "exit"})).await;
-    s.check("TMO-6.2-03", async { crashed?.expect_error(500, "InternalServerException", "Worker died.") }).await;
+    s.check("TMO-6.2-03", async {
+        crashed?.expect_error(500, "InternalServerException", "Worker died.")
+    })
+    .await;
     let old_pid = before.first().map(|w| w.pid);
-    let back = wait_workers(s, CRASH, RESTART, "a new READY worker", |ws| ws.len() == 1 && ws[0].status == "READY" && Some(ws[0].pid) != old_pid).await;
+    let back = wait_workers(s, CRASH, RESTART, "a new READY worker", |ws| {
+        ws.len() == 1 && ws[0].status == "READY" && Some(ws[0].pid) != old_pid
+    })
+    .await;
     s.check("TMO-6.2-04", async {
         back.clone()?;
         let r = infer_json(s, CRASH, &json!({"mode": "ok"})).await?;
         r.expect_status(200)
     })
     .await;
-    s.check("TMO-6.2-05", async { s.inference.get("/ping").send().await?.expect_status_message(200, "Healthy") }).await;
+    s.check("TMO-6.2-05", async {
+        s.inference
+            .get("/ping")
+            .send()
+            .await?
+            .expect_status_message(200, "Healthy")
+    })
+    .await;
 
     // Queue: A occupies the worker, B waits in the one-slot queue, C finds it full.
     let a = async { infer_json(s, QUEUE, &json!({"sleep": 3})).await };
@@ -107,7 +197,8 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         tokio::join!(b, c)
     };
     let (a, (b, (queued, c))) = tokio::join!(a, rest);
-    s.check("TMO-5.2-02", async { queued.clone().map(|_| ()) }).await;
+    s.check("TMO-5.2-02", async { queued.clone().map(|_| ()) })
+        .await;
     s.check("TMO-5.2-01", async {
         queued?;
         c?.expect_error(503, "ServiceUnavailableException", &no_worker_msg(QUEUE))?;
@@ -128,7 +219,9 @@ async fn wait_for_queue(s: &Session) -> Result<(), Failure> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(Failure::new(format!("the second request never showed as queued; jobQueueStatus {q}")));
+            return Err(Failure::new(format!(
+                "the second request never showed as queued; jobQueueStatus {q}"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

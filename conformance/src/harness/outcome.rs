@@ -23,16 +23,28 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), exchange: None, skip: false }
+        Self {
+            message: message.into(),
+            exchange: None,
+            skip: false,
+        }
     }
 
     pub fn with_exchange(message: impl Into<String>, exchange: Exchange) -> Self {
-        Self { message: message.into(), exchange: Some(exchange), skip: false }
+        Self {
+            message: message.into(),
+            exchange: Some(exchange),
+            skip: false,
+        }
     }
 
     /// The check cannot run on this target; the reason is reported.
     pub fn skip(reason: impl Into<String>) -> Self {
-        Self { message: reason.into(), exchange: None, skip: true }
+        Self {
+            message: reason.into(),
+            exchange: None,
+            skip: true,
+        }
     }
 }
 
@@ -46,7 +58,11 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)?;
         if let Some(x) = &self.exchange {
-            write!(f, "\n--- request\n{}\n--- response\n{}", x.request, x.response)?;
+            write!(
+                f,
+                "\n--- request\n{}\n--- response\n{}",
+                x.request, x.response
+            )?;
         }
         Ok(())
     }

@@ -26,17 +26,29 @@ pub struct Console {
 
 impl Console {
     pub fn new(verbose: bool) -> Self {
-        Self { color: std::io::stderr().is_terminal(), verbose }
+        Self {
+            color: std::io::stderr().is_terminal(),
+            verbose,
+        }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
     }
 }
 
 impl Progress for Console {
     fn group_started(&self, group: Group, runnable: usize) {
-        eprintln!("{} {} ({} checks to run)", self.paint("1", "==>"), group.as_str(), runnable);
+        eprintln!(
+            "{} {} ({} checks to run)",
+            self.paint("1", "==>"),
+            group.as_str(),
+            runnable
+        );
     }
 
     fn check_finished(&self, r: &CheckRecord) {
@@ -50,21 +62,38 @@ impl Progress for Console {
             if !self.verbose {
                 eprintln!();
             }
-            eprintln!("  {tag} {:<14} {:<6} {} ({} ms)", r.spec.id, r.spec.level.as_str(), r.spec.title, r.duration.as_millis());
+            eprintln!(
+                "  {tag} {:<14} {:<6} {} ({} ms)",
+                r.spec.id,
+                r.spec.level.as_str(),
+                r.spec.title,
+                r.duration.as_millis()
+            );
             if let super::Outcome::Fail { failure } = &r.outcome {
                 for line in failure.to_string().lines().take(40) {
                     eprintln!("         {line}");
                 }
             }
         } else if r.outcome.as_str() != "disabled" {
-            eprint!("{}", if r.outcome.as_str() == "pass" { "." } else { "s" });
+            eprint!(
+                "{}",
+                if r.outcome.as_str() == "pass" {
+                    "."
+                } else {
+                    "s"
+                }
+            );
             let _ = std::io::stderr().flush();
         }
     }
 
     fn group_skipped(&self, group: Group, checks: usize) {
         if self.verbose {
-            eprintln!("{} {} ({checks} checks, none to run)", self.paint("90", "==>"), group.as_str());
+            eprintln!(
+                "{} {} ({checks} checks, none to run)",
+                self.paint("90", "==>"),
+                group.as_str()
+            );
         }
     }
 
@@ -72,6 +101,10 @@ impl Progress for Console {
         if !self.verbose {
             eprintln!();
         }
-        eprintln!("    {} done in {:.1} s", group.as_str(), elapsed.as_secs_f64());
+        eprintln!(
+            "    {} done in {:.1} s",
+            group.as_str(),
+            elapsed.as_secs_f64()
+        );
     }
 }

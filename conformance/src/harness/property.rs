@@ -21,12 +21,20 @@ where
     F: FnMut(S::Value) -> Fut,
     Fut: Future<Output = CheckResult>,
 {
-    let config = Config { cases, failure_persistence: None, ..Config::default() };
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
     let mut runner = TestRunner::new(config);
     for case in 1..=cases {
-        let mut tree = strategy.new_tree(&mut runner).map_err(|e| Failure::new(format!("generating an input: {e}")))?;
+        let mut tree = strategy
+            .new_tree(&mut runner)
+            .map_err(|e| Failure::new(format!("generating an input: {e}")))?;
         let input = tree.current();
-        let Err(failure) = body(input.clone()).await else { continue };
+        let Err(failure) = body(input.clone()).await else {
+            continue;
+        };
         let mut smallest = (input, failure);
         let mut runs = 0;
         let mut more = tree.simplify();
@@ -43,7 +51,10 @@ where
         }
         let (input, failure) = smallest;
         return Err(Failure {
-            message: format!("property fails for input {input:?} (case {case} of {cases}, {runs} shrink runs): {}", failure.message),
+            message: format!(
+                "property fails for input {input:?} (case {case} of {cases}, {runs} shrink runs): {}",
+                failure.message
+            ),
             ..failure
         });
     }
@@ -56,17 +67,39 @@ mod tests {
 
     #[tokio::test]
     async fn passes_when_the_property_holds() {
-        let r = for_all(20, 0u32..100, |n| async move { if n < 100 { Ok(()) } else { Err(Failure::new("too big")) } }).await;
+        let r = for_all(20, 0u32..100, |n| async move {
+            if n < 100 {
+                Ok(())
+            } else {
+                Err(Failure::new("too big"))
+            }
+        })
+        .await;
         assert!(r.is_ok());
     }
 
     #[tokio::test]
     async fn shrinks_toward_the_smallest_failure() {
-        let err = for_all(50, 0u32..1000, |n| async move { if n < 10 { Ok(()) } else { Err(Failure::new(format!("{n} too big"))) } })
-            .await
-            .expect_err("most inputs fail");
-        assert!(err.message.starts_with("property fails for input "), "{}", err.message);
-        let shown: u32 = err.message["property fails for input ".len()..].split(' ').next().unwrap().parse().unwrap();
+        let err = for_all(50, 0u32..1000, |n| async move {
+            if n < 10 {
+                Ok(())
+            } else {
+                Err(Failure::new(format!("{n} too big")))
+            }
+        })
+        .await
+        .expect_err("most inputs fail");
+        assert!(
+            err.message.starts_with("property fails for input "),
+            "{}",
+            err.message
+        );
+        let shown: u32 = err.message["property fails for input ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(shown >= 10, "the reported input must fail: {shown}");
     }
 }

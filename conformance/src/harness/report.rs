@@ -56,26 +56,53 @@ impl Report {
 
     /// 0 only when no MUST check failed.
     pub fn exit_code(&self) -> i32 {
-        if self.counts().must_failures == 0 { 0 } else { 1 }
+        if self.counts().must_failures == 0 {
+            0
+        } else {
+            1
+        }
     }
 
     pub fn failed_ids(&self) -> Vec<&'static str> {
-        self.records.iter().filter(|r| r.outcome.is_fail()).map(|r| r.spec.id).collect()
+        self.records
+            .iter()
+            .filter(|r| r.outcome.is_fail())
+            .map(|r| r.spec.id)
+            .collect()
     }
 
     pub fn outcome_of(&self, id: &str) -> Option<&Outcome> {
-        self.records.iter().find(|r| r.spec.id == id).map(|r| &r.outcome)
+        self.records
+            .iter()
+            .find(|r| r.spec.id == id)
+            .map(|r| &r.outcome)
     }
 
     /// Per-group counts, then every failure with its exchange.
     pub fn summary_table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{:<14} {:>5} {:>5} {:>5} {:>5} {:>9}", "group", "pass", "fail", "skip", "off", "MUST fail");
+        let _ = writeln!(
+            out,
+            "{:<14} {:>5} {:>5} {:>5} {:>5} {:>9}",
+            "group", "pass", "fail", "skip", "off", "MUST fail"
+        );
         for g in Group::ALL {
             let rs: Vec<&CheckRecord> = self.records.iter().filter(|r| r.spec.group == g).collect();
             let n = |k: &str| rs.iter().filter(|r| r.outcome.as_str() == k).count();
-            let must = rs.iter().filter(|r| r.outcome.is_fail() && r.spec.level == Level::Must).count();
-            let _ = writeln!(out, "{:<14} {:>5} {:>5} {:>5} {:>5} {:>9}", g.as_str(), n("pass"), n("fail"), n("skipped"), n("disabled"), must);
+            let must = rs
+                .iter()
+                .filter(|r| r.outcome.is_fail() && r.spec.level == Level::Must)
+                .count();
+            let _ = writeln!(
+                out,
+                "{:<14} {:>5} {:>5} {:>5} {:>5} {:>9}",
+                g.as_str(),
+                n("pass"),
+                n("fail"),
+                n("skipped"),
+                n("disabled"),
+                must
+            );
         }
         let c = self.counts();
         let _ = writeln!(
@@ -92,7 +119,13 @@ impl Report {
         );
         for r in self.records.iter().filter(|r| r.outcome.is_fail()) {
             if let Outcome::Fail { failure } = &r.outcome {
-                let _ = writeln!(out, "\nFAIL {} {}: {}\n{failure}", r.spec.label(), r.spec.group.as_str(), r.spec.title);
+                let _ = writeln!(
+                    out,
+                    "\nFAIL {} {}: {}\n{failure}",
+                    r.spec.label(),
+                    r.spec.group.as_str(),
+                    r.spec.title
+                );
             }
         }
         out
@@ -143,7 +176,10 @@ impl Report {
         for g in Group::ALL {
             let rs: Vec<&CheckRecord> = self.records.iter().filter(|r| r.spec.group == g).collect();
             let fails = rs.iter().filter(|r| r.outcome.is_fail()).count();
-            let skips = rs.iter().filter(|r| matches!(r.outcome, Outcome::Skipped { .. } | Outcome::Disabled)).count();
+            let skips = rs
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Skipped { .. } | Outcome::Disabled))
+                .count();
             let time: f64 = rs.iter().map(|r| r.duration.as_secs_f64()).sum();
             let _ = writeln!(
                 out,
@@ -171,9 +207,15 @@ impl Report {
                         );
                     }
                     Outcome::Skipped { reason } => {
-                        let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml_escape(reason));
+                        let _ = writeln!(
+                            out,
+                            ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                            xml_escape(reason)
+                        );
                     }
-                    Outcome::Disabled => out.push_str(">\n      <skipped message=\"disabled by the user\"/>\n    </testcase>\n"),
+                    Outcome::Disabled => out.push_str(
+                        ">\n      <skipped message=\"disabled by the user\"/>\n    </testcase>\n",
+                    ),
                 }
             }
             out.push_str("  </testsuite>\n");
@@ -208,13 +250,27 @@ mod tests {
     use crate::harness::spec::{must, should};
 
     fn report() -> Report {
-        let rec = |spec, outcome| CheckRecord { spec, outcome, duration: Duration::from_millis(5) };
+        let rec = |spec, outcome| CheckRecord {
+            spec,
+            outcome,
+            duration: Duration::from_millis(5),
+        };
         Report {
             target: json!({"inference_url": "http://x"}),
             records: vec![
                 rec(must("A-1-01", Group::Inference, "passes"), Outcome::Pass),
-                rec(should("A-1-02", Group::Inference, "fails <softly>"), Outcome::Fail { failure: Failure::new("bad & worse") }),
-                rec(must("B-2-01", Group::Gpu, "skipped"), Outcome::Skipped { reason: "no GPUs".into() }),
+                rec(
+                    should("A-1-02", Group::Inference, "fails <softly>"),
+                    Outcome::Fail {
+                        failure: Failure::new("bad & worse"),
+                    },
+                ),
+                rec(
+                    must("B-2-01", Group::Gpu, "skipped"),
+                    Outcome::Skipped {
+                        reason: "no GPUs".into(),
+                    },
+                ),
                 rec(must("B-2-02", Group::Gpu, "off"), Outcome::Disabled),
             ],
             artifacts: Default::default(),
@@ -226,7 +282,9 @@ mod tests {
     fn exit_code_counts_only_must_failures() {
         let mut r = report();
         assert_eq!(r.exit_code(), 0, "a SHOULD failure does not fail the run");
-        r.records[0].outcome = Outcome::Fail { failure: Failure::new("x") };
+        r.records[0].outcome = Outcome::Fail {
+            failure: Failure::new("x"),
+        };
         assert_eq!(r.exit_code(), 1);
         assert_eq!(r.failed_ids(), vec!["A-1-01", "A-1-02"]);
     }
@@ -234,7 +292,10 @@ mod tests {
     #[test]
     fn junit_is_escaped_and_complete() {
         let xml = report().to_junit();
-        assert!(xml.contains("tests=\"4\" failures=\"1\" skipped=\"2\""), "{xml}");
+        assert!(
+            xml.contains("tests=\"4\" failures=\"1\" skipped=\"2\""),
+            "{xml}"
+        );
         assert!(xml.contains("fails &lt;softly&gt;"), "{xml}");
         assert!(xml.contains("message=\"bad &amp; worse\""), "{xml}");
         assert!(!xml.contains("fails <softly>"));

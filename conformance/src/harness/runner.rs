@@ -21,16 +21,31 @@ pub struct GroupDef {
 
 /// Runs `groups` against `target`. Setup failures fail the group's unreached checks;
 /// models a group registered are unregistered after it, whatever happened.
-pub async fn run_groups(target: Target, opts: RunOptions, groups: &[GroupDef]) -> anyhow::Result<Report> {
-    let catalogue: Vec<CheckSpec> = groups.iter().flat_map(|g| g.checks.iter().copied()).collect();
+pub async fn run_groups(
+    target: Target,
+    opts: RunOptions,
+    groups: &[GroupDef],
+) -> anyhow::Result<Report> {
+    let catalogue: Vec<CheckSpec> = groups
+        .iter()
+        .flat_map(|g| g.checks.iter().copied())
+        .collect();
     let started = Instant::now();
     let session = Session::new(target, opts, &catalogue).await?;
     for g in groups {
-        let runnable = g.checks.iter().filter(|c| session.gate(c) == Gate::Run).count();
+        let runnable = g
+            .checks
+            .iter()
+            .filter(|c| session.gate(c) == Gate::Run)
+            .count();
         if runnable == 0 {
-            session.quiet_group.store(true, std::sync::atomic::Ordering::Relaxed);
+            session
+                .quiet_group
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             session.finish_unreported(g.checks, "nothing to run");
-            session.quiet_group.store(false, std::sync::atomic::Ordering::Relaxed);
+            session
+                .quiet_group
+                .store(false, std::sync::atomic::Ordering::Relaxed);
             session.progress().group_skipped(g.group, g.checks.len());
             continue;
         }
@@ -43,7 +58,9 @@ pub async fn run_groups(target: Target, opts: RunOptions, groups: &[GroupDef]) -
             Err(e) => format!("the group stopped early: {e:#}"),
         };
         session.finish_unreported(g.checks, &why);
-        session.progress().group_finished(g.group, group_started.elapsed());
+        session
+            .progress()
+            .group_finished(g.group, group_started.elapsed());
     }
     session.delivery.cleanup();
     Ok(Report {
@@ -58,15 +75,25 @@ pub async fn run_groups(target: Target, opts: RunOptions, groups: &[GroupDef]) -
 /// default version while others exist: then the other versions go first.
 async fn teardown(s: &Session) {
     for name in s.take_models() {
-        let Ok(first) = s.management.delete(&format!("/models/{name}")).send().await else { continue };
+        let Ok(first) = s.management.delete(&format!("/models/{name}")).send().await else {
+            continue;
+        };
         if first.status != 403 {
             continue;
         }
-        if let Ok(resp) = s.management.get(&format!("/models/{name}/all")).send().await
+        if let Ok(resp) = s
+            .management
+            .get(&format!("/models/{name}/all"))
+            .send()
+            .await
             && let Ok(serde_json::Value::Array(versions)) = resp.json()
         {
             for v in versions.iter().filter_map(|v| v["modelVersion"].as_str()) {
-                let _ = s.management.delete(&format!("/models/{name}/{v}")).send().await;
+                let _ = s
+                    .management
+                    .delete(&format!("/models/{name}/{v}"))
+                    .send()
+                    .await;
             }
         }
         let _ = s.management.delete(&format!("/models/{name}")).send().await;

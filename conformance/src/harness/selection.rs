@@ -10,7 +10,8 @@ pub struct Selection {
 impl Selection {
     /// True when the user turned this check off.
     pub fn disabled(&self, spec: &CheckSpec) -> bool {
-        (!self.only.is_empty() && !self.only.iter().any(|p| matches(p, spec))) || self.skip.iter().any(|p| matches(p, spec))
+        (!self.only.is_empty() && !self.only.iter().any(|p| matches(p, spec)))
+            || self.skip.iter().any(|p| matches(p, spec))
     }
 }
 
@@ -19,7 +20,9 @@ fn matches(pattern: &str, spec: &CheckSpec) -> bool {
     if let Some(prefix) = pattern.strip_suffix('*') {
         return spec.id.starts_with(prefix);
     }
-    pattern == spec.id || pattern == spec.group.as_str() || pattern.eq_ignore_ascii_case(spec.level.as_str())
+    pattern == spec.id
+        || pattern == spec.group.as_str()
+        || pattern.eq_ignore_ascii_case(spec.level.as_str())
 }
 
 #[cfg(test)]
@@ -28,20 +31,28 @@ mod tests {
     use crate::harness::spec::{Group, must, should};
 
     fn sel(only: &[&str], skip: &[&str]) -> Selection {
-        Selection { only: only.iter().map(|s| s.to_string()).collect(), skip: skip.iter().map(|s| s.to_string()).collect() }
+        Selection {
+            only: only.iter().map(|s| s.to_string()).collect(),
+            skip: skip.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
     fn patterns() {
         let a = must("MGMT-4.2-01", Group::Lifecycle, "a");
         let b = should("BAT-6.1-02", Group::Batching, "b");
-        let check = |s: Selection, expect: [bool; 2]| assert_eq!([s.disabled(&a), s.disabled(&b)], expect, "{s:?}");
+        let check = |s: Selection, expect: [bool; 2]| {
+            assert_eq!([s.disabled(&a), s.disabled(&b)], expect, "{s:?}")
+        };
         check(sel(&[], &[]), [false, false]);
         check(sel(&["lifecycle"], &[]), [false, true]);
         check(sel(&["BAT-6.1-02"], &[]), [true, false]);
         check(sel(&["MGMT-4.*"], &[]), [false, true]);
         check(sel(&[], &["batching"]), [false, true]);
         check(sel(&["must"], &[]), [false, true]);
-        check(sel(&["lifecycle", "batching"], &["MGMT-4.2-01"]), [true, false]);
+        check(
+            sel(&["lifecycle", "batching"], &["MGMT-4.2-01"]),
+            [true, false],
+        );
     }
 }

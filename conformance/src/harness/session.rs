@@ -27,7 +27,11 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { selection: Selection::default(), proptest_cases: 4, progress: Arc::new(super::progress::Quiet) }
+        Self {
+            selection: Selection::default(),
+            proptest_cases: 4,
+            progress: Arc::new(super::progress::Quiet),
+        }
     }
 }
 
@@ -67,11 +71,25 @@ struct State {
 }
 
 impl Session {
-    pub async fn new(target: Target, opts: RunOptions, catalogue: &[CheckSpec]) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(32).build()?;
+    pub async fn new(
+        target: Target,
+        opts: RunOptions,
+        catalogue: &[CheckSpec],
+    ) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(32)
+            .build()?;
         let keys = target.keys.clone();
-        let inference = Api::new(client.clone(), &target.inference_url, keys.as_ref().map(|k| k.inference.clone()));
-        let management = Api::new(client.clone(), &target.management_url, keys.as_ref().map(|k| k.management.clone()));
+        let inference = Api::new(
+            client.clone(),
+            &target.inference_url,
+            keys.as_ref().map(|k| k.inference.clone()),
+        );
+        let management = Api::new(
+            client.clone(),
+            &target.management_url,
+            keys.as_ref().map(|k| k.management.clone()),
+        );
         let metrics = Api::new(client, &target.metrics_url, None);
         let delivery = Delivery::start(&target.delivery).await?;
         Ok(Self {
@@ -91,7 +109,9 @@ impl Session {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().expect("no check panics while holding the lock")
+        self.state
+            .lock()
+            .expect("no check panics while holding the lock")
     }
 
     pub fn gate(&self, spec: &CheckSpec) -> Gate {
@@ -117,7 +137,9 @@ impl Session {
 
     /// Whether the check `id` will run (so a group can avoid expensive setup nobody needs).
     pub fn wants(&self, id: &str) -> bool {
-        self.catalogue.get(id).is_some_and(|spec| self.gate(spec) == Gate::Run)
+        self.catalogue
+            .get(id)
+            .is_some_and(|spec| self.gate(spec) == Gate::Run)
     }
 
     /// Runs one check (unless disabled or skipped) and records its outcome. The body is a
@@ -134,7 +156,13 @@ impl Session {
                 note: "",
                 needs: &[],
             };
-            self.record(CheckRecord { spec, outcome: Outcome::Fail { failure: Failure::new(format!("{id} is not in the catalogue")) }, duration: Duration::ZERO });
+            self.record(CheckRecord {
+                spec,
+                outcome: Outcome::Fail {
+                    failure: Failure::new(format!("{id} is not in the catalogue")),
+                },
+                duration: Duration::ZERO,
+            });
             return;
         };
         let started = Instant::now();
@@ -147,7 +175,11 @@ impl Session {
                 Err(failure) => Outcome::Fail { failure },
             },
         };
-        self.record(CheckRecord { spec, outcome, duration: started.elapsed() });
+        self.record(CheckRecord {
+            spec,
+            outcome,
+            duration: started.elapsed(),
+        });
     }
 
     /// A check reported twice (e.g. in a loop) keeps its first failure.
@@ -178,15 +210,24 @@ impl Session {
             let outcome = match self.gate(spec) {
                 Gate::Disabled => Outcome::Disabled,
                 Gate::Skip(reason) => Outcome::Skipped { reason },
-                Gate::Run => Outcome::Fail { failure: Failure::new(format!("not reached: {why}")) },
+                Gate::Run => Outcome::Fail {
+                    failure: Failure::new(format!("not reached: {why}")),
+                },
             };
-            self.record(CheckRecord { spec: *spec, outcome, duration: Duration::ZERO });
+            self.record(CheckRecord {
+                spec: *spec,
+                outcome,
+                duration: Duration::ZERO,
+            });
         }
     }
 
     pub(crate) fn records_in(&self, order: &[CheckSpec]) -> Vec<CheckRecord> {
         let state = self.state();
-        order.iter().filter_map(|s| state.records.get(s.id).cloned()).collect()
+        order
+            .iter()
+            .filter_map(|s| state.records.get(s.id).cloned())
+            .collect()
     }
 
     pub(crate) fn progress(&self) -> &dyn Progress {
@@ -207,13 +248,20 @@ impl Session {
 
     /// Builds `fixture` with `opts` and publishes it as `file_name` (once per file name per
     /// run); returns the `url` register parameter.
-    pub fn fixture_url(&self, fixture: &str, opts: &BuildOptions, file_name: &str) -> anyhow::Result<String> {
+    pub fn fixture_url(
+        &self,
+        fixture: &str,
+        opts: &BuildOptions,
+        file_name: &str,
+    ) -> anyhow::Result<String> {
         if let Some(url) = self.state().published.get(file_name) {
             return Ok(url.clone());
         }
         let built = self.build(fixture, opts)?;
         let url = self.delivery.publish(&built, file_name)?;
-        self.state().published.insert(file_name.to_owned(), url.clone());
+        self.state()
+            .published
+            .insert(file_name.to_owned(), url.clone());
         Ok(url)
     }
 
@@ -225,7 +273,10 @@ impl Session {
 
     /// A new empty folder inside the run's work dir.
     pub fn scratch_dir(&self) -> anyhow::Result<PathBuf> {
-        let dir = self.workdir.path().join(uuid::Uuid::new_v4().simple().to_string());
+        let dir = self
+            .workdir
+            .path()
+            .join(uuid::Uuid::new_v4().simple().to_string());
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
     }
@@ -242,7 +293,9 @@ impl Session {
     /// Publishes an archive the check built itself (e.g. a broken one), once per file name.
     pub fn publish(&self, built: &std::path::Path, file_name: &str) -> anyhow::Result<String> {
         let url = self.delivery.publish(built, file_name)?;
-        self.state().published.insert(file_name.to_owned(), url.clone());
+        self.state()
+            .published
+            .insert(file_name.to_owned(), url.clone());
         Ok(url)
     }
 }

@@ -146,15 +146,36 @@ impl CheckSpec {
 
 /// Shorthands for the catalogue tables in `cases/*.rs`.
 pub const fn must(id: &'static str, group: Group, title: &'static str) -> CheckSpec {
-    CheckSpec { id, level: Level::Must, group, title, note: "", needs: &[Need::ModelApi] }
+    CheckSpec {
+        id,
+        level: Level::Must,
+        group,
+        title,
+        note: "",
+        needs: &[Need::ModelApi],
+    }
 }
 
 pub const fn should(id: &'static str, group: Group, title: &'static str) -> CheckSpec {
-    CheckSpec { id, level: Level::Should, group, title, note: "", needs: &[Need::ModelApi] }
+    CheckSpec {
+        id,
+        level: Level::Should,
+        group,
+        title,
+        note: "",
+        needs: &[Need::ModelApi],
+    }
 }
 
 pub const fn may(id: &'static str, group: Group, title: &'static str) -> CheckSpec {
-    CheckSpec { id, level: Level::May, group, title, note: "", needs: &[Need::ModelApi] }
+    CheckSpec {
+        id,
+        level: Level::May,
+        group,
+        title,
+        note: "",
+        needs: &[Need::ModelApi],
+    }
 }
 
 impl CheckSpec {

@@ -93,7 +93,12 @@ pub async fn start(store: PathBuf, gpus: u32, faults: Faults) -> Double {
         store,
         gpus,
         faults,
-        state: Mutex::new(StateInner { models: HashMap::new(), gpu_counter: 0, next_port: 9000, next_pid: 40_000 }),
+        state: Mutex::new(StateInner {
+            models: HashMap::new(),
+            gpu_counter: 0,
+            next_port: 9000,
+            next_pid: 40_000,
+        }),
     });
     let router = Router::new()
         .route("/ping", get(ping))
@@ -106,14 +111,21 @@ pub async fn start(store: PathBuf, gpus: u32, faults: Faults) -> Double {
     let mut tasks = Vec::new();
     let mut urls = Vec::new();
     for _ in 0..3 {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         urls.push(format!("http://{}", listener.local_addr().expect("addr")));
         let r = router.clone();
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, r).await;
         }));
     }
-    Double { inference: urls[0].clone(), management: urls[1].clone(), metrics: urls[2].clone(), tasks }
+    Double {
+        inference: urls[0].clone(),
+        management: urls[1].clone(),
+        metrics: urls[2].clone(),
+        tasks,
+    }
 }
 
 fn json_reply(status: StatusCode, v: &Value, request_id: Option<&str>) -> Response {
@@ -121,7 +133,9 @@ fn json_reply(status: StatusCode, v: &Value, request_id: Option<&str>) -> Respon
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));
-    let id = request_id.map(str::to_owned).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = request_id
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     h.insert("x-request-id", HeaderValue::from_str(&id).expect("ascii"));
     if status.as_u16() >= 400 {
         h.insert("connection", HeaderValue::from_static("close"));
@@ -130,7 +144,11 @@ fn json_reply(status: StatusCode, v: &Value, request_id: Option<&str>) -> Respon
 }
 
 fn error(code: u16, ty: &str, message: &str) -> Response {
-    json_reply(StatusCode::from_u16(code).expect("valid"), &json!({"code": code, "type": ty, "message": message}), None)
+    json_reply(
+        StatusCode::from_u16(code).expect("valid"),
+        &json!({"code": code, "type": ty, "message": message}),
+        None,
+    )
 }
 
 async fn ping() -> Response {
@@ -138,27 +156,46 @@ async fn ping() -> Response {
 }
 
 async fn not_found() -> Response {
-    error(404, "ResourceNotFoundException", "Requested resource is not found, please refer to API document.")
+    error(
+        404,
+        "ResourceNotFoundException",
+        "Requested resource is not found, please refer to API document.",
+    )
 }
 
 /// The handler string and model-config.yaml of an archive in the store.
 fn read_archive(path: &std::path::Path) -> Option<(String, serde_yaml::Value)> {
     let mut archive = mar::archive::Archive::open(path).ok()?;
-    let manifest: Value = serde_json::from_slice(&archive.read("MAR-INF/MANIFEST.json").ok()??).ok()?;
+    let manifest: Value =
+        serde_json::from_slice(&archive.read("MAR-INF/MANIFEST.json").ok()??).ok()?;
     let handler = manifest["model"]["handler"].as_str()?.to_owned();
     let yaml = match manifest["model"]["configFile"].as_str() {
-        Some(cfg) => archive.read(cfg).ok().flatten().and_then(|b| serde_yaml::from_slice(&b).ok()).unwrap_or(serde_yaml::Value::Null),
+        Some(cfg) => archive
+            .read(cfg)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_yaml::from_slice(&b).ok())
+            .unwrap_or(serde_yaml::Value::Null),
         None => serde_yaml::Value::Null,
     };
     Some((handler, yaml))
 }
 
 async fn register(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let Some(url) = q.get("url") else { return error(400, "BadRequestException", "Parameter url is required.") };
-    let Some((handler, yaml)) = read_archive(&app.store.join(url)) else {
-        return error(404, "ModelNotFoundException", &format!("Model not found at: {url}"));
+    let Some(url) = q.get("url") else {
+        return error(400, "BadRequestException", "Parameter url is required.");
     };
-    let name = q.get("model_name").cloned().unwrap_or_else(|| url.trim_end_matches(".mar").to_owned());
+    let Some((handler, yaml)) = read_archive(&app.store.join(url)) else {
+        return error(
+            404,
+            "ModelNotFoundException",
+            &format!("Model not found at: {url}"),
+        );
+    };
+    let name = q
+        .get("model_name")
+        .cloned()
+        .unwrap_or_else(|| url.trim_end_matches(".mar").to_owned());
     let kind = if handler.starts_with("batch_recorder") {
         Kind::Recorder
     } else if handler.starts_with("gpu_probe") {
@@ -167,21 +204,51 @@ async fn register(State(app): State<App>, Query(q): Query<HashMap<String, String
         Kind::Other
     };
     let int = |key: &str| yaml.get(key).and_then(serde_yaml::Value::as_u64);
-    let batch_size = q.get("batch_size").and_then(|v| v.parse().ok()).or(int("batchSize")).unwrap_or(1) as usize;
-    let max_delay = q.get("max_batch_delay").and_then(|v| v.parse().ok()).or(int("maxBatchDelay")).unwrap_or(100);
+    let batch_size = q
+        .get("batch_size")
+        .and_then(|v| v.parse().ok())
+        .or(int("batchSize"))
+        .unwrap_or(1) as usize;
+    let max_delay = q
+        .get("max_batch_delay")
+        .and_then(|v| v.parse().ok())
+        .or(int("maxBatchDelay"))
+        .unwrap_or(100);
     let device_ids: Option<Vec<u32>> =
-        yaml.get("deviceIds").and_then(|v| v.as_sequence()).map(|s| s.iter().filter_map(|x| x.as_u64().map(|n| n as u32)).collect());
+        yaml.get("deviceIds")
+            .and_then(|v| v.as_sequence())
+            .map(|s| {
+                s.iter()
+                    .filter_map(|x| x.as_u64().map(|n| n as u32))
+                    .collect()
+            });
     let cpu_only = yaml.get("deviceType").and_then(|v| v.as_str()) == Some("cpu");
-    let n: u32 = q.get("initial_workers").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let n: u32 = q
+        .get("initial_workers")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
 
     let mut st = app.state.lock().expect("not poisoned");
     if st.models.contains_key(&name) {
-        return error(409, "ConflictStatusException", &format!("Model version 1.0 is already registered for model {name}"));
+        return error(
+            409,
+            "ConflictStatusException",
+            &format!("Model version 1.0 is already registered for model {name}"),
+        );
     }
     let gpu = app.gpus > 0 && !cpu_only;
     let (tx, rx) = mpsc::unbounded_channel::<Job>();
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
-    let mut model = Model { url: url.clone(), batch_size, max_delay, device_ids: device_ids.clone(), gpu, workers: Vec::new(), queue: Some(tx), tasks: Vec::new() };
+    let mut model = Model {
+        url: url.clone(),
+        batch_size,
+        max_delay,
+        device_ids: device_ids.clone(),
+        gpu,
+        workers: Vec::new(),
+        queue: Some(tx),
+        tasks: Vec::new(),
+    };
     for i in 0..n {
         let gpu_id = if !gpu {
             None
@@ -191,17 +258,37 @@ async fn register(State(app): State<App>, Query(q): Query<HashMap<String, String
             st.gpu_counter = (st.gpu_counter + 1) % app.gpus;
             Some(st.gpu_counter)
         };
-        let w = FakeWorker { id: st.next_port, pid: st.next_pid, gpu: gpu_id };
+        let w = FakeWorker {
+            id: st.next_port,
+            pid: st.next_pid,
+            gpu: gpu_id,
+        };
         st.next_port += 1;
         st.next_pid += 1;
         let limit = batch_size + usize::from(app.faults.oversize_batches);
-        let reported_gpu = gpu_id.map(|g| if app.faults.gpu_off_by_one { (g + 1) % app.gpus } else { g });
-        model.tasks.push(tokio::spawn(worker_loop(rx.clone(), kind, limit, batch_size, max_delay, w.pid, reported_gpu)));
+        let reported_gpu = gpu_id.map(|g| {
+            if app.faults.gpu_off_by_one {
+                (g + 1) % app.gpus
+            } else {
+                g
+            }
+        });
+        model.tasks.push(tokio::spawn(worker_loop(
+            rx.clone(),
+            kind,
+            limit,
+            batch_size,
+            max_delay,
+            w.pid,
+            reported_gpu,
+        )));
         model.workers.push(w);
     }
     st.models.insert(name.clone(), model);
     let text = if n == 0 {
-        format!("Model \"{name}\" Version: 1.0 registered with 0 initial workers. Use scale workers API to add workers for the model.")
+        format!(
+            "Model \"{name}\" Version: 1.0 registered with 0 initial workers. Use scale workers API to add workers for the model."
+        )
     } else {
         format!("Model \"{name}\" Version: 1.0 registered with {n} initial workers")
     };
@@ -235,15 +322,22 @@ async fn worker_loop(
             }
         }
         call_no += 1;
-        let sleep = batch.iter().filter_map(|j| j.body["sleep"].as_f64()).fold(0.0, f64::max);
+        let sleep = batch
+            .iter()
+            .filter_map(|j| j.body["sleep"].as_f64())
+            .fold(0.0, f64::max);
         tokio::time::sleep(Duration::from_secs_f64(sleep)).await;
         let ids: Vec<String> = batch.iter().map(|j| j.request_id.clone()).collect();
         for (i, job) in batch.into_iter().enumerate() {
             let answer = match kind {
-                Kind::Recorder => json!({"batch_len": ids.len(), "request_ids": ids, "my_request_id": ids[i], "index": i,
-                    "echo": job.body, "call_no": call_no, "pid": pid, "batch_size": batch_size, "started": 0}),
-                Kind::Probe => json!({"gpu_id": gpu, "torch": false, "cuda_available": false, "device_count": 0,
-                    "tensor_device": null, "cuda_visible_devices": null, "pid": pid}),
+                Kind::Recorder => {
+                    json!({"batch_len": ids.len(), "request_ids": ids, "my_request_id": ids[i], "index": i,
+                    "echo": job.body, "call_no": call_no, "pid": pid, "batch_size": batch_size, "started": 0})
+                }
+                Kind::Probe => {
+                    json!({"gpu_id": gpu, "torch": false, "cuda_available": false, "device_count": 0,
+                    "tensor_device": null, "cuda_visible_devices": null, "pid": pid})
+                }
                 Kind::Other => json!({}),
             };
             let _ = job.reply.send(answer);
@@ -273,11 +367,18 @@ async fn describe(State(app): State<App>, Path(name): Path<String>) -> Response 
     let st = app.state.lock().expect("not poisoned");
     match st.models.get(&name) {
         Some(m) => json_reply(StatusCode::OK, &json!([describe_model(&name, m)]), None),
-        None => error(404, "ModelNotFoundException", &format!("Model not found: {name}")),
+        None => error(
+            404,
+            "ModelNotFoundException",
+            &format!("Model not found: {name}"),
+        ),
     }
 }
 
-async fn describe_version(state: State<App>, Path((name, _version)): Path<(String, String)>) -> Response {
+async fn describe_version(
+    state: State<App>,
+    Path((name, _version)): Path<(String, String)>,
+) -> Response {
     describe(state, Path(name)).await
 }
 
@@ -288,26 +389,65 @@ async fn unregister(State(app): State<App>, Path(name): Path<String>) -> Respons
             for t in m.tasks {
                 t.abort();
             }
-            json_reply(StatusCode::OK, &json!({"status": format!("Model \"{name}\" unregistered")}), None)
+            json_reply(
+                StatusCode::OK,
+                &json!({"status": format!("Model \"{name}\" unregistered")}),
+                None,
+            )
         }
-        None => error(404, "ModelNotFoundException", &format!("Model not found: {name}")),
+        None => error(
+            404,
+            "ModelNotFoundException",
+            &format!("Model not found: {name}"),
+        ),
     }
 }
 
-async fn predict(State(app): State<App>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let queue = app.state.lock().expect("not poisoned").models.get(&name).map(|m| m.queue.clone());
+async fn predict(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let queue = app
+        .state
+        .lock()
+        .expect("not poisoned")
+        .models
+        .get(&name)
+        .map(|m| m.queue.clone());
     let Some(queue) = queue else {
         if app.faults.found_instead_of_404 {
             return json_reply(StatusCode::OK, &json!({}), None);
         }
-        return error(404, "ModelNotFoundException", &format!("Model not found: {name}"));
+        return error(
+            404,
+            "ModelNotFoundException",
+            &format!("Model not found: {name}"),
+        );
     };
-    let Some(queue) = queue else { return error(503, "ServiceUnavailableException", "no worker") };
-    let json_body = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/json"));
-    let value = if json_body { serde_json::from_slice(&body).unwrap_or(Value::Null) } else { Value::Null };
+    let Some(queue) = queue else {
+        return error(503, "ServiceUnavailableException", "no worker");
+    };
+    let json_body = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let value = if json_body {
+        serde_json::from_slice(&body).unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
     let request_id = uuid::Uuid::new_v4().to_string();
     let (tx, rx) = oneshot::channel();
-    if queue.send(Job { body: value, request_id: request_id.clone(), reply: tx }).is_err() {
+    if queue
+        .send(Job {
+            body: value,
+            request_id: request_id.clone(),
+            reply: tx,
+        })
+        .is_err()
+    {
         return error(503, "ServiceUnavailableException", "no worker");
     }
     match rx.await {

@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 use handlers_fixtures::{ArchiveFormat, BuildOptions};
 
 #[derive(Parser)]
-#[command(about = "TorchServe contract fixtures: list them, write their sources, build their archives")]
+#[command(
+    about = "TorchServe contract fixtures: list them, write their sources, build their archives"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,14 +42,32 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::List => {
             for f in handlers_fixtures::all()? {
-                println!("{:<16} {:<20} {}", f.name(), f.spec().handler, f.spec().description);
+                println!(
+                    "{:<16} {:<20} {}",
+                    f.name(),
+                    f.spec().handler,
+                    f.spec().description
+                );
             }
         }
-        Command::Build { out, format, version, only } => {
-            let opts = BuildOptions { format: format.parse::<ArchiveFormat>().map_err(anyhow::Error::msg)?, version, ..BuildOptions::default() };
+        Command::Build {
+            out,
+            format,
+            version,
+            only,
+        } => {
+            let opts = BuildOptions {
+                format: format
+                    .parse::<ArchiveFormat>()
+                    .map_err(anyhow::Error::msg)?,
+                version,
+                ..BuildOptions::default()
+            };
             for f in handlers_fixtures::all()? {
                 if only.is_empty() || only.iter().any(|n| n == f.name()) {
-                    let path = f.build(&out, &opts).with_context(|| format!("building {}", f.name()))?;
+                    let path = f
+                        .build(&out, &opts)
+                        .with_context(|| format!("building {}", f.name()))?;
                     println!("{}", path.display());
                 }
             }
