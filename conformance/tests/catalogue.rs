@@ -75,3 +75,25 @@ fn the_golden_lifecycle_snapshot_is_recorded() {
         "snapshot incomplete"
     );
 }
+
+/// The CLI compares transcripts with the file's text after the header; cargo test compares
+/// them through insta. Both readings must agree, or one target could pass where the other fails.
+#[test]
+fn insta_reads_the_snapshot_as_the_cli_does() {
+    let transcript = conformance::cases::lifecycle::golden()
+        .trim_end()
+        .to_owned();
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("lifecycle", transcript);
+    });
+    let rewritten = conformance::cases::lifecycle::snapshot_file(&transcript);
+    let on_disk = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/snapshots/lifecycle.snap"
+    ))
+    .unwrap();
+    assert_eq!(
+        rewritten, on_disk,
+        "--bless would write the file differently"
+    );
+}
