@@ -119,6 +119,7 @@ impl Server {
             startup_timeout: Duration::from_secs(settings.startup_timeout),
             max_retry_timeout: Duration::from_secs(settings.max_retry_timeout),
             queue: Arc::new(crate::batching::JobQueue::new(settings.job_queue_size)),
+            live_workers: Default::default(),
         });
         let (min, max) = (settings.min_workers, settings.max_workers);
         let mv = Arc::new(ModelVersion::new(
@@ -239,7 +240,16 @@ impl Server {
         }
         let (job, rx) = Job::new(kind, request);
         match mv.spec.queue.push(job) {
-            Ok(()) => Ok((mv, rx)),
+            Ok(()) => {
+                // The last worker may have stopped or given up between the check and the push,
+                // after it answered what was queued: answer what is left rather than never.
+                if !mv.has_workers() {
+                    for job in mv.spec.queue.drain() {
+                        job.finish(Err(crate::job::JobError::NoWorker));
+                    }
+                }
+                Ok((mv, rx))
+            }
             Err(e) => {
                 // The job is refused before it was queued: answer through the error, not the job.
                 let job = match e {

@@ -43,8 +43,6 @@ pub struct ModelVersion {
     pub device_ids: Option<Vec<u32>>,
     device_counter: AtomicUsize,
     workers: tokio::sync::Mutex<Workers>,
-    /// slot count, readable without the async lock (checked on every request)
-    slot_count: AtomicUsize,
     min_max: std::sync::Mutex<(u32, u32)>,
     pub cleanup: Cleanup,
 }
@@ -84,7 +82,6 @@ impl ModelVersion {
             device_ids,
             device_counter: AtomicUsize::new(0),
             workers: tokio::sync::Mutex::new(Workers { slots: Vec::new() }),
-            slot_count: AtomicUsize::new(0),
             cleanup,
         }
     }
@@ -137,7 +134,6 @@ impl ModelVersion {
             removed = w.slots.split_off(max as usize);
         }
         let left = w.slots.len();
-        self.slot_count.store(left, Ordering::Relaxed);
         drop(w);
         let mut removed_in_time = true;
         for slot in removed.iter().rev() {
@@ -168,7 +164,6 @@ impl ModelVersion {
         // Stop the slots before closing the queue: a worker that saw the queue close first
         // would take it for a dead process and count a restart.
         let slots = std::mem::take(&mut self.workers.lock().await.slots);
-        self.slot_count.store(0, Ordering::Relaxed);
         for slot in &slots {
             slot.stop();
         }
@@ -205,9 +200,9 @@ impl ModelVersion {
         self.workers.lock().await.slots.iter().any(|s| s.is_ready())
     }
 
-    /// Slots exist (workers may still be starting or restarting): requests are queued.
+    /// Some worker is running or restarting (not given up): requests are queued.
     pub fn has_workers(&self) -> bool {
-        self.slot_count.load(Ordering::Relaxed) > 0
+        self.spec.live_workers.load(Ordering::SeqCst) > 0
     }
 
     /// TorchServe's health rule for /ping: at least minWorkers healthy workers.

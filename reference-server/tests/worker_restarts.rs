@@ -108,6 +108,15 @@ fn failing_loads_fail_scale_and_end_in_unhealthy() {
         (r.status == 500).then_some(r)
     });
     assert_eq!(r.status_text(), (500, "Unhealthy".to_string()));
+    // Once every worker has given up, a request is answered (503), never left waiting.
+    let r = s.predict_json("init_error", &json!({}));
+    check_error(
+        &r,
+        503,
+        "ServiceUnavailableException",
+        "Model \"init_error\" has no worker to serve inference request. Please use scale workers API to add workers. \
+         If this is a sequence inference, please check if it is closed, or expired; or exceeds maxSequenceJobQueueSize",
+    );
     // Scaling to 0 restores health.
     assert_eq!(s.mgmt("PUT", "/models/init_error?min_worker=0&synchronous=true").status, 200);
     assert_eq!(s.get(Api::Inference, "/ping").status_text(), (200, "Healthy".to_string()));

@@ -93,6 +93,8 @@ pub struct ModelSpec {
     pub startup_timeout: Duration,
     pub max_retry_timeout: Duration,
     pub queue: Arc<JobQueue>,
+    /// slots whose task runs and has not given up: jobs are accepted only while this is > 0
+    pub live_workers: std::sync::atomic::AtomicUsize,
 }
 
 /// TorchServe's restart back-off in seconds (WorkerThread.BACK_OFF); the first retry uses index 1.

@@ -82,6 +82,7 @@ impl WorkerSlot {
             task: Mutex::new(None),
             max_retry_timeout: spec.max_retry_timeout,
         });
+        spec.live_workers.fetch_add(1, Ordering::SeqCst);
         let handle = tokio::spawn(run(slot.clone(), env, spec));
         *slot.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         slot
@@ -212,6 +213,14 @@ async fn run(slot: Arc<WorkerSlot>, env: Arc<WorkerEnv>, spec: Arc<ModelSpec>) {
         }
     }
     slot.set_state(State::Stopped, None);
+    let left = spec.live_workers.fetch_sub(1, Ordering::SeqCst) - 1;
+    if left == 0 && slot.status().gave_up {
+        // Every worker has given up: nobody will ever serve what waits, so answer it now
+        // (and new requests get 503 at once, see ModelVersion::has_workers).
+        for job in spec.queue.drain() {
+            job.finish(Err(JobError::NoWorker));
+        }
+    }
 }
 
 async fn start_and_load(
