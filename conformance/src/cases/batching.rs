@@ -157,7 +157,15 @@ fn call_sizes(answers: &[Answer]) -> Vec<usize> {
 }
 
 async fn body(s: &Session) -> anyhow::Result<()> {
-    let rec_url = s.fixture_url("batch_recorder", &Default::default(), "bat_rec.mar")?;
+    // One file per registration: a target that downloads URLs refuses the same URL twice.
+    let url = |model: &str| {
+        s.fixture_url(
+            "batch_recorder",
+            &Default::default(),
+            &format!("{model}.mar"),
+        )
+    };
+    let (rec_url, two_url, one_url) = (url(REC)?, url(TWO)?, url(ONE)?);
     let (a, b, c) = tokio::join!(
         register_ok(
             s,
@@ -170,7 +178,7 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         ),
         register_ok(
             s,
-            &rec_url,
+            &two_url,
             &[
                 ("model_name", TWO),
                 ("batch_size", "2"),
@@ -181,7 +189,7 @@ async fn body(s: &Session) -> anyhow::Result<()> {
         ),
         register_ok(
             s,
-            &rec_url,
+            &one_url,
             &[
                 ("model_name", ONE),
                 ("batch_size", "1"),

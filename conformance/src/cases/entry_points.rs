@@ -111,7 +111,9 @@ async fn try_load(s: &Session, fixture: &str, model: &str) -> Result<Resp, Failu
 }
 
 async fn body(s: &Session) -> anyhow::Result<()> {
-    let fn_url = s.fixture_url("fn_entry", &Default::default(), "ent_fn.mar")?;
+    // Its own file: a target that downloads URLs refuses the same URL twice (500 "Model
+    // file already exists").
+    let fn_url = s.fixture_url("fn_entry", &Default::default(), "ent_fn_handle.mar")?;
     let (a, b, c, d) = tokio::join!(
         setup_model(s, "fn_entry", FN, 1, &[]),
         register_ok(
