@@ -124,7 +124,11 @@ impl Server {
         for (name, file) in entries {
             let params = RegisterParams {
                 url: file.clone(),
-                overrides: Overrides { model_name: name, ..Default::default() },
+                overrides: Overrides {
+                    model_name: name,
+                    default_name: Some(crate::store::default_name(&file)),
+                    ..Default::default()
+                },
                 requested: Requested::default(),
                 synchronous: true,
             };

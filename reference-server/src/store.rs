@@ -27,8 +27,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("Failed to download archive from: {url}")]
     Download { url: String, reason: String },
-    /// corrupt, truncated or unsafe archive; TorchServe answers "Failed to save model"
-    #[error("Failed to save model: {url}")]
+    /// corrupt, truncated or unsafe archive (TorchServe unpacks nothing from a non-zip `.mar`
+    /// and then answers 400 "Model name is not defined."; we say what is wrong)
+    #[error("Model archive {url} cannot be unpacked")]
     Unpack { url: String, source: mar::ArchiveError },
     #[error("{0}")]
     InvalidModel(String),
@@ -56,6 +57,9 @@ pub struct Overrides {
     pub model_name: Option<String>,
     pub runtime: Option<String>,
     pub handler: Option<String>,
+    /// the name to use when neither `model_name` nor the manifest gives one: start-up models
+    /// get their file name; the register API gets none (TorchServe then answers 400)
+    pub default_name: Option<String>,
 }
 
 /// A model folder ready to be served.
@@ -212,14 +216,14 @@ fn read_model(url: &str, ov: &Overrides, config: &Config, dir: &Path) -> Result<
         .clone()
         .filter(|s| !s.is_empty())
         .or_else(|| model.model_name.clone().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| default_name(url));
-    let runtime = match &ov.runtime {
-        Some(r) => r.clone(),
-        None => manifest
-            .runtime
-            .clone()
-            .filter(|r| RUNTIMES.contains(&r.as_str()))
-            .ok_or_else(|| StoreError::InvalidModel("Runtime is not defined or invalid.".into()))?,
+        .or_else(|| ov.default_name.clone())
+        .ok_or_else(|| StoreError::InvalidModel("Model name is not defined.".into()))?;
+    // An absent runtime is python (the manifest's default); an unknown one is refused.
+    let runtime = match (&ov.runtime, &manifest.runtime) {
+        (Some(r), _) => r.clone(),
+        (None, None) => "python".to_string(),
+        (None, Some(r)) if RUNTIMES.contains(&r.as_str()) => r.clone(),
+        (None, Some(_)) => return Err(StoreError::InvalidModel("Runtime is not defined or invalid.".into())),
     };
     let handler = ov
         .handler

@@ -116,7 +116,10 @@ fn config_keys_env_vars_and_flags() {
         .arg("store")
         .start();
     handlers_fixtures::get("echo").expect("echo").write_sources(&s.store().join("bare")).expect("sources");
-    s.register_ok("url=bare&initial_workers=1");
+    // Without a manifest the name must come from the request (TorchServe 0.12: no fallback).
+    let r = s.mgmt("POST", "/models?url=bare&initial_workers=1");
+    assert_eq!(r.error(), (400, "InvalidModelException".to_string(), "Model name is not defined.".to_string()));
+    s.register_ok("url=bare&model_name=bare&initial_workers=1");
     let d = &s.describe("bare")[0];
     assert_eq!((d["modelVersion"].as_str(), d["runtime"].as_str()), (Some("1.0"), Some("python")));
     let seen = s.predict_json("bare", &json!({"a": 1})).handler_json();

@@ -21,7 +21,7 @@ pub enum ApiError {
     ModelNotFound(String),
     ModelVersionNotFound(String),
     BadRequest(String),
-    InvalidModel(String),
+    InvalidModel { message: String, cause: Option<String> },
     /// TorchServe's generic ModelException (400)
     Model { message: String, cause: Option<String> },
     InvalidKey(String),
@@ -49,7 +49,7 @@ impl ApiError {
             ApiError::ModelNotFound(m) => (404, "ModelNotFoundException", m.clone(), None),
             ApiError::ModelVersionNotFound(m) => (404, "ModelVersionNotFoundException", m.clone(), None),
             ApiError::BadRequest(m) => (400, "BadRequestException", m.clone(), None),
-            ApiError::InvalidModel(m) => (400, "InvalidModelException", m.clone(), None),
+            ApiError::InvalidModel { message, cause } => (400, "InvalidModelException", message.clone(), cause.clone()),
             ApiError::Model { message, cause } => (400, "ModelException", message.clone(), cause.clone()),
             ApiError::InvalidKey(m) => (400, "InvalidKeyException", m.clone(), None),
             ApiError::DownloadArchive { message, cause } => {
@@ -142,11 +142,10 @@ impl From<StoreError> for ApiError {
             | StoreError::NotFound(_) => {
                 ApiError::ModelNotFound(m)
             }
-            StoreError::AlreadyExists(_) | StoreError::Unpack { .. } | StoreError::Io { .. } => {
-                ApiError::Internal { code: 500, message: m, cause }
-            }
+            StoreError::AlreadyExists(_) | StoreError::Io { .. } => ApiError::Internal { code: 500, message: m, cause },
+            StoreError::Unpack { .. } => ApiError::InvalidModel { message: m, cause },
             StoreError::Download { reason, .. } => ApiError::DownloadArchive { message: m, cause: reason },
-            StoreError::InvalidModel(_) => ApiError::InvalidModel(m),
+            StoreError::InvalidModel(_) => ApiError::InvalidModel { message: m, cause: None },
             StoreError::BadRuntime(_) => ApiError::BadRequest(m),
         }
     }

@@ -142,7 +142,12 @@ async fn register(server: &Arc<Server>, req: Request, query: &[(String, String)]
     };
     let params = RegisterParams {
         url,
-        overrides: Overrides { model_name: text("model_name"), runtime: text("runtime"), handler: text("handler") },
+        overrides: Overrides {
+            model_name: text("model_name"),
+            runtime: text("runtime"),
+            handler: text("handler"),
+            default_name: None,
+        },
         requested: Requested {
             batch_size: int("batch_size"),
             max_batch_delay: int("max_batch_delay"),
