@@ -7,24 +7,14 @@ histogram: observe).
 import logging
 
 from ts.metrics.metric_type_enum import MetricTypes
+from ts.metrics.unit import Units
 
 logger = logging.getLogger(__name__)
 
 _KIND_CODE = {"counter": 0, "gauge": 1, "histogram": 2}
 
-# the long unit names TorchServe reports
-_UNIT_NAMES = {
-    "ms": "Milliseconds",
-    "s": "Seconds",
-    "percent": "Percent",
-    "count": "Count",
-    "MB": "Megabytes",
-    "GB": "Gigabytes",
-    "kB": "Kilobytes",
-    "B": "Bytes",
-    "": "unit",
-    None: "unit",
-}
+# the long unit names TorchServe reports (the bundled or the real ts package's table)
+_UNIT_NAMES = Units().units
 
 
 def _kind_name(metric_type):
