@@ -46,7 +46,10 @@ pub struct BatchPolicy {
 impl JobQueue {
     pub fn new(capacity: usize) -> JobQueue {
         JobQueue {
-            state: Mutex::new(QueueState { jobs: VecDeque::new(), closed: false }),
+            state: Mutex::new(QueueState {
+                jobs: VecDeque::new(),
+                closed: false,
+            }),
             notify: Notify::new(),
             capacity,
             forming: tokio::sync::Mutex::new(()),
@@ -124,7 +127,11 @@ impl JobQueue {
     /// Waits for the next batch. Returns `None` when the queue is closed or `cancel` resolves
     /// (the worker is stopping, or its process died while idle); jobs gathered before a cancel go
     /// back to the head of the queue, so no job is lost.
-    pub async fn next_batch<F: Future<Output = ()>>(&self, policy: BatchPolicy, cancel: F) -> Option<Vec<Job>> {
+    pub async fn next_batch<F: Future<Output = ()>>(
+        &self,
+        policy: BatchPolicy,
+        cancel: F,
+    ) -> Option<Vec<Job>> {
         tokio::pin!(cancel);
         let _forming = tokio::select! {
             g = self.forming.lock() => g,
@@ -161,7 +168,9 @@ impl JobQueue {
             {
                 let mut st = self.lock();
                 while batch.len() < policy.batch_size {
-                    match take(&mut st.jobs, policy.client_timeout, |j| j.kind == BatchKind::Predict) {
+                    match take(&mut st.jobs, policy.client_timeout, |j| {
+                        j.kind == BatchKind::Predict
+                    }) {
                         Some(job) => batch.push(job),
                         None => break,
                     }
@@ -188,7 +197,11 @@ impl JobQueue {
 }
 
 /// Removes the first live job matching `want`, answering expired ones on the way.
-fn take(jobs: &mut VecDeque<Job>, client_timeout: Option<Duration>, want: impl Fn(&Job) -> bool) -> Option<Job> {
+fn take(
+    jobs: &mut VecDeque<Job>,
+    client_timeout: Option<Duration>,
+    want: impl Fn(&Job) -> bool,
+) -> Option<Job> {
     loop {
         let idx = jobs.iter().position(&want)?;
         let job = jobs.remove(idx).expect("index from position");
@@ -218,11 +231,22 @@ mod tests {
     use worker_protocol::Request;
 
     fn job(id: &str, kind: BatchKind) -> (Job, tokio::sync::mpsc::UnboundedReceiver<JobEvent>) {
-        Job::new(kind, Request { request_id: id.into(), headers: vec![], params: vec![] })
+        Job::new(
+            kind,
+            Request {
+                request_id: id.into(),
+                headers: vec![],
+                params: vec![],
+            },
+        )
     }
 
     fn policy(batch_size: usize, ms: u64) -> BatchPolicy {
-        BatchPolicy { batch_size, max_delay: Duration::from_millis(ms), client_timeout: None }
+        BatchPolicy {
+            batch_size,
+            max_delay: Duration::from_millis(ms),
+            client_timeout: None,
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -230,14 +254,25 @@ mod tests {
         let q = JobQueue::new(10);
         let (_tx, mut stop) = watch::channel(false);
         let mut rxs = vec![];
-        for (id, kind) in [("a", BatchKind::Predict), ("d", BatchKind::Describe), ("b", BatchKind::Predict), ("c", BatchKind::Predict)] {
+        for (id, kind) in [
+            ("a", BatchKind::Predict),
+            ("d", BatchKind::Describe),
+            ("b", BatchKind::Predict),
+            ("c", BatchKind::Predict),
+        ] {
             let (j, rx) = job(id, kind);
             q.push(j).unwrap();
             rxs.push(rx);
         }
-        let b = q.next_batch(policy(3, 1000), stopped(&mut stop)).await.unwrap();
+        let b = q
+            .next_batch(policy(3, 1000), stopped(&mut stop))
+            .await
+            .unwrap();
         assert_eq!(b.iter().map(Job::id).collect::<Vec<_>>(), ["a", "b", "c"]);
-        let b2 = q.next_batch(policy(3, 1000), stopped(&mut stop)).await.unwrap();
+        let b2 = q
+            .next_batch(policy(3, 1000), stopped(&mut stop))
+            .await
+            .unwrap();
         assert_eq!(b2.iter().map(Job::id).collect::<Vec<_>>(), ["d"]);
         for j in b.into_iter().chain(b2) {
             j.finish(Err(JobError::WorkerDied));
@@ -251,11 +286,17 @@ mod tests {
         let (j, _rx) = job("a", BatchKind::Predict);
         q.push(j).unwrap();
         let t0 = Instant::now();
-        let b = q.next_batch(policy(4, 200), stopped(&mut stop)).await.unwrap();
+        let b = q
+            .next_batch(policy(4, 200), stopped(&mut stop))
+            .await
+            .unwrap();
         assert_eq!(b.len(), 1);
         // Virtual (paused) time: the batch waited out max_batch_delay, measured from arrival.
         let waited = Instant::now() - t0;
-        assert!(waited >= Duration::from_millis(199) && waited <= Duration::from_millis(201), "{waited:?}");
+        assert!(
+            waited >= Duration::from_millis(199) && waited <= Duration::from_millis(201),
+            "{waited:?}"
+        );
     }
 
     #[tokio::test]
@@ -268,7 +309,8 @@ mod tests {
         let (tx, mut stop) = watch::channel(false);
         let q = std::sync::Arc::new(q);
         let q2 = q.clone();
-        let h = tokio::spawn(async move { q2.next_batch(policy(4, 60_000), stopped(&mut stop)).await });
+        let h =
+            tokio::spawn(async move { q2.next_batch(policy(4, 60_000), stopped(&mut stop)).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
         tx.send(true).unwrap();
         assert!(h.await.unwrap().is_none());
@@ -279,6 +321,9 @@ mod tests {
     async fn dropped_job_still_answers() {
         let (j, mut rx) = job("a", BatchKind::Predict);
         drop(j);
-        assert!(matches!(rx.recv().await, Some(JobEvent::Done(Err(JobError::WorkerDied)))));
+        assert!(matches!(
+            rx.recv().await,
+            Some(JobEvent::Done(Err(JobError::WorkerDied)))
+        ));
     }
 }

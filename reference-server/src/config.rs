@@ -18,9 +18,16 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config key `{key}`: invalid value {value:?}: {reason}")]
-    Invalid { key: String, value: String, reason: String },
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("config key `{key}`: environment variable {var} is not set (used as ${{{var}}})")]
     MissingEnv { key: String, var: String },
 }
@@ -203,8 +210,10 @@ impl Config {
 
         let mut props: BTreeMap<String, String> = BTreeMap::new();
         if let Some(path) = &config_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
             for (k, v) in properties::parse(&text) {
                 let v = expand_env(&k, &v, env)?;
                 props.insert(k, v);
@@ -243,7 +252,10 @@ impl Config {
         }
 
         let p = Props(&props);
-        let worker_binary = match props.get("worker_binary").or_else(|| env.get("TSRS_WORKER_BIN")) {
+        let worker_binary = match props
+            .get("worker_binary")
+            .or_else(|| env.get("TSRS_WORKER_BIN"))
+        {
             Some(path) => PathBuf::from(path),
             None => default_worker_binary(),
         };
@@ -256,18 +268,24 @@ impl Config {
                 reason: e.to_string(),
             })?,
         };
-        let allowed = props.get("allowed_urls").map(String::as_str).unwrap_or("file://.*|http(s)?://.*");
+        let allowed = props
+            .get("allowed_urls")
+            .map(String::as_str)
+            .unwrap_or("file://.*|http(s)?://.*");
         let allowed_urls = allowed
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|pat| {
-                // TorchServe matches the whole URL (String.matches).
-                Regex::new(&format!("^(?:{pat})$")).map_err(|e| ConfigError::Invalid {
-                    key: "allowed_urls".into(),
-                    value: pat.to_string(),
-                    reason: e.to_string(),
-                })
+                // TorchServe matches the whole URL (Matcher.matches), case-insensitively.
+                regex::RegexBuilder::new(&format!("^(?:{pat})$"))
+                    .case_insensitive(true)
+                    .build()
+                    .map_err(|e| ConfigError::Invalid {
+                        key: "allowed_urls".into(),
+                        value: pat.to_string(),
+                        reason: e.to_string(),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
 
@@ -276,10 +294,19 @@ impl Config {
             inference_address: p.address("inference_address", "http://127.0.0.1:8080")?,
             management_address: p.address("management_address", "http://127.0.0.1:8081")?,
             metrics_address: p.address("metrics_address", "http://127.0.0.1:8082")?,
-            model_store: props.get("model_store").filter(|s| !s.is_empty()).map(|s| cwd.join(s)),
+            model_store: props
+                .get("model_store")
+                .filter(|s| !s.is_empty())
+                .map(|s| cwd.join(s)),
             load_models: props
                 .get("load_models")
-                .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+                .map(|s| {
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
             models,
             number_of_gpu: p.opt_num("number_of_gpu")?,
@@ -293,8 +320,14 @@ impl Config {
             max_response_size: p.num("max_response_size", 6_553_500)?,
             allowed_urls,
             initial_worker_port: p.num("initial_worker_port", 9000)?,
-            default_service_handler: props.get("default_service_handler").filter(|s| !s.is_empty()).cloned(),
-            service_envelope: props.get("service_envelope").filter(|s| !s.is_empty()).cloned(),
+            default_service_handler: props
+                .get("default_service_handler")
+                .filter(|s| !s.is_empty())
+                .cloned(),
+            service_envelope: props
+                .get("service_envelope")
+                .filter(|s| !s.is_empty())
+                .cloned(),
             decode_input_request: p.bool("decode_input_request", true),
             limit_max_image_pixels: p.bool("limit_max_image_pixels", true),
             enable_model_api: p.bool("enable_model_api", false),
@@ -309,7 +342,10 @@ impl Config {
                 max_entries: p.num("max_archive_entries", defaults.max_entries)?,
             },
             config_file,
-            ready_file: props.get("ready_file").filter(|s| !s.is_empty()).map(|s| cwd.join(s)),
+            ready_file: props
+                .get("ready_file")
+                .filter(|s| !s.is_empty())
+                .map(|s| cwd.join(s)),
         })
     }
 }
@@ -327,16 +363,21 @@ pub fn parse_bool(v: Option<&str>) -> bool {
     v.is_some_and(|s| s.trim().eq_ignore_ascii_case("true"))
 }
 
-fn expand_env(key: &str, value: &str, env: &BTreeMap<String, String>) -> Result<String, ConfigError> {
+fn expand_env(
+    key: &str,
+    value: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<String, ConfigError> {
     let re = Regex::new(r"\$\{([^}]+)\}").expect("static regex");
     let mut out = String::with_capacity(value.len());
     let mut last = 0;
     for cap in re.captures_iter(value) {
         let m = cap.get(0).expect("group 0");
         let var = &cap[1];
-        let val = env
-            .get(var)
-            .ok_or_else(|| ConfigError::MissingEnv { key: key.to_string(), var: var.to_string() })?;
+        let val = env.get(var).ok_or_else(|| ConfigError::MissingEnv {
+            key: key.to_string(),
+            var: var.to_string(),
+        })?;
         out.push_str(&value[last..m.start()]);
         out.push_str(val);
         last = m.end();
@@ -378,11 +419,19 @@ impl Props<'_> {
     }
 
     fn address(&self, key: &str, default: &str) -> Result<SocketAddr, ConfigError> {
-        let raw = self.0.get(key).map(String::as_str).unwrap_or(default).trim();
+        let raw = self
+            .0
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or(default)
+            .trim();
         let rest = if let Some(r) = raw.strip_prefix("http://") {
             r
         } else if raw.starts_with("https://") {
-            return Err(self.invalid(key, "https is not supported; terminate TLS in front of the server"));
+            return Err(self.invalid(
+                key,
+                "https is not supported; terminate TLS in front of the server",
+            ));
         } else {
             raw
         };
@@ -402,8 +451,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config.properties");
         std::fs::write(&file, props).unwrap();
-        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let args = Args { ts_config: Some(file), ..args };
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let args = Args {
+            ts_config: Some(file),
+            ..args
+        };
         Config::resolve_with(&args, &env, dir.path())
     }
 
@@ -419,8 +474,16 @@ mod tests {
         assert_eq!(c.initial_worker_port, 9000);
         assert!(c.token_auth);
         assert!(!c.enable_model_api);
-        assert!(c.allowed_urls.iter().any(|r| r.is_match("https://example.com/a.mar")));
-        assert!(!c.allowed_urls.iter().any(|r| r.is_match("ftp://example.com/a.mar")));
+        assert!(
+            c.allowed_urls
+                .iter()
+                .any(|r| r.is_match("https://example.com/a.mar"))
+        );
+        assert!(
+            !c.allowed_urls
+                .iter()
+                .any(|r| r.is_match("ftp://example.com/a.mar"))
+        );
     }
 
     #[test]
@@ -430,11 +493,19 @@ mod tests {
         assert_eq!(c.job_queue_size, 7, "env beats the file");
         assert_eq!(c.default_workers_per_model, 2);
 
-        let c = resolve("job_queue_size=5", &[("TS_JOB_QUEUE_SIZE", "7")], Args::default()).unwrap();
+        let c = resolve(
+            "job_queue_size=5",
+            &[("TS_JOB_QUEUE_SIZE", "7")],
+            Args::default(),
+        )
+        .unwrap();
         assert_eq!(c.job_queue_size, 5, "env ignored unless enabled");
 
         let props = "enable_envvars_config=true\ndisable_token_authorization=false";
-        let args = Args { disable_token_auth: true, ..Args::default() };
+        let args = Args {
+            disable_token_auth: true,
+            ..Args::default()
+        };
         let c = resolve(props, &[("TS_DISABLE_TOKEN_AUTHORIZATION", "false")], args).unwrap();
         assert!(!c.token_auth, "flags beat env");
     }
@@ -454,7 +525,10 @@ mod tests {
         let c = resolve("job_queue_size=${Q}", &[("Q", "9")], Args::default()).unwrap();
         assert_eq!(c.job_queue_size, 9);
         let e = resolve("job_queue_size=${NOPE}", &[], Args::default()).unwrap_err();
-        assert!(e.to_string().contains("NOPE") && e.to_string().contains("job_queue_size"), "{e}");
+        assert!(
+            e.to_string().contains("NOPE") && e.to_string().contains("job_queue_size"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn pid_file(args: &Args) -> PathBuf {
-    args.pid_file.clone().unwrap_or_else(|| std::env::temp_dir().join(".torchserve-rs.pid"))
+    args.pid_file
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(".torchserve-rs.pid"))
 }
 
 fn read_pid(path: &PathBuf) -> Option<i32> {
@@ -40,13 +42,19 @@ pub fn start(args: &Args) -> anyhow::Result<()> {
     let config = Config::resolve(args)?;
     std::fs::create_dir_all("logs").context("cannot create ./logs")?;
     let log_path = std::env::current_dir()?.join("logs/torchserve-rs.log");
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
     // A stale ready file would announce this start before it happened.
     if let Some(ready) = &config.ready_file {
         let _ = std::fs::remove_file(ready);
     }
     let exe = std::env::current_exe()?;
-    let forwarded: Vec<String> = std::env::args().skip(1).filter(|a| a != "--start").collect();
+    let forwarded: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--start")
+        .collect();
     let mut child = Command::new(exe)
         .args(&forwarded)
         .arg("--foreground")
@@ -61,14 +69,21 @@ pub fn start(args: &Args) -> anyhow::Result<()> {
     while Instant::now() < deadline {
         if let Some(status) = child.try_wait()? {
             let _ = std::fs::remove_file(&pid_path);
-            bail!("the server exited during start-up ({status}); see {}", log_path.display());
+            bail!(
+                "the server exited during start-up ({status}); see {}",
+                log_path.display()
+            );
         }
         // With a ready file the bound addresses are known from it (ports may be 0 in the config,
         // and then there is nothing to probe).
         let up = match &config.ready_file {
             Some(path) => ready_addresses(path),
-            None => answers(config.inference_address)
-                .then(|| (config.inference_address.to_string(), config.management_address.to_string())),
+            None => answers(config.inference_address).then(|| {
+                (
+                    config.inference_address.to_string(),
+                    config.management_address.to_string(),
+                )
+            }),
         };
         if let Some((inference, management)) = up {
             println!(
@@ -80,18 +95,26 @@ pub fn start(args: &Args) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    bail!("the server did not answer within 10 minutes; see {}", log_path.display())
+    bail!(
+        "the server did not answer within 10 minutes; see {}",
+        log_path.display()
+    )
 }
 
 /// The inference and management addresses from a complete ready file.
 fn ready_addresses(path: &std::path::Path) -> Option<(String, String)> {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    Some((v["inference"].as_str()?.to_string(), v["management"].as_str()?.to_string()))
+    Some((
+        v["inference"].as_str()?.to_string(),
+        v["management"].as_str()?.to_string(),
+    ))
 }
 
 /// Whether something answers HTTP on `addr` (any status: token auth may refuse /ping).
 fn answers(addr: std::net::SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else { return false };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     if s.write_all(b"GET /ping HTTP/1.0\r\n\r\n").is_err() {
         return false;

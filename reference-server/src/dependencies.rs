@@ -24,9 +24,16 @@ fn python() -> String {
     }
 }
 
-pub async fn install(model: &str, model_dir: &Path, requirements: &str, unpacked: bool) -> Result<(), DependencyError> {
+pub async fn install(
+    model: &str,
+    model_dir: &Path,
+    requirements: &str,
+    unpacked: bool,
+) -> Result<(), DependencyError> {
     if !unpacked {
-        return Err(DependencyError::NotUnpacked(model_dir.display().to_string()));
+        return Err(DependencyError::NotUnpacked(
+            model_dir.display().to_string(),
+        ));
     }
     let req = model_dir.join(requirements);
     let out = tokio::process::Command::new(python())
@@ -43,10 +50,20 @@ pub async fn install(model: &str, model_dir: &Path, requirements: &str, unpacked
             Ok(())
         }
         Ok(o) => {
-            let output = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            let output = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
             tracing::error!(model, "pip install failed:\n{output}");
-            Err(DependencyError::Failed { model: model.to_string(), output })
+            Err(DependencyError::Failed {
+                model: model.to_string(),
+                output,
+            })
         }
-        Err(e) => Err(DependencyError::Failed { model: model.to_string(), output: e.to_string() }),
+        Err(e) => Err(DependencyError::Failed {
+            model: model.to_string(),
+            output: e.to_string(),
+        }),
     }
 }

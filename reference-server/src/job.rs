@@ -50,7 +50,15 @@ pub struct Job {
 impl Job {
     pub fn new(kind: BatchKind, request: Request) -> (Job, mpsc::UnboundedReceiver<JobEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Job { kind, request, arrived: Instant::now(), reply: Some(tx) }, rx)
+        (
+            Job {
+                kind,
+                request,
+                arrived: Instant::now(),
+                reply: Some(tx),
+            },
+            rx,
+        )
     }
 
     pub fn id(&self) -> &str {

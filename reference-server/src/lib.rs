@@ -42,7 +42,10 @@ pub async fn run(config: config::Config) -> Result<(), StartError> {
     );
     for mv in server.registry.defaults() {
         let auth = match &server.tokens {
-            Some(t) => format!(" -H 'Authorization: Bearer {}'", t.key(tokens::TokenKind::Inference)),
+            Some(t) => format!(
+                " -H 'Authorization: Bearer {}'",
+                t.key(tokens::TokenKind::Inference)
+            ),
             None => String::new(),
         };
         println!(
@@ -64,7 +67,8 @@ pub async fn run(config: config::Config) -> Result<(), StartError> {
 /// `{"inference": "127.0.0.1:PORT", "management": ..., "metrics": ..., "pid": N}`, written
 /// atomically so a reader never sees half a file.
 fn write_ready_file(path: &std::path::Path, l: &http::Listeners) -> std::io::Result<()> {
-    let addr = |t: &tokio::net::TcpListener| t.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr =
+        |t: &tokio::net::TcpListener| t.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let body = serde_json::json!({
         "inference": addr(&l.inference),
         "management": addr(&l.management),

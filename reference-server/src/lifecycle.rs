@@ -25,7 +25,11 @@ pub enum LifecycleError {
     BadRequest(String),
     /// a synchronous register/scale whose workers failed to load
     #[error("{message}")]
-    WorkersFailed { status: u16, message: String, cause: Arc<WorkerError> },
+    WorkersFailed {
+        status: u16,
+        message: String,
+        cause: Arc<WorkerError>,
+    },
     #[error("Timed out while cleaning resources: {0}")]
     StopTimeout(String),
     #[error(transparent)]
@@ -39,7 +43,10 @@ pub enum SubmitError {
     Registry(#[from] RegistryError),
     /// no worker, or the queue is full: TorchServe answers both with the same 503 text
     #[error("no worker")]
-    NoWorker { name: String, version: Option<String> },
+    NoWorker {
+        name: String,
+        version: Option<String>,
+    },
 }
 
 /// A `{"status": ...}` answer with its HTTP code.
@@ -51,7 +58,10 @@ pub struct StatusReply {
 
 impl StatusReply {
     fn new(code: u16, status: impl Into<String>) -> StatusReply {
-        StatusReply { code, status: status.into() }
+        StatusReply {
+            code,
+            status: status.into(),
+        }
     }
 }
 
@@ -71,15 +81,23 @@ impl Server {
 
     /// Registers a model; with workers, starts them (and waits when synchronous). A synchronous
     /// register whose workers fail is rolled back.
-    pub async fn register(&self, p: RegisterParams, at_startup: bool) -> Result<StatusReply, LifecycleError> {
+    pub async fn register(
+        &self,
+        p: RegisterParams,
+        at_startup: bool,
+    ) -> Result<StatusReply, LifecycleError> {
         if let Some(rt) = &p.overrides.runtime
             && !store::RUNTIMES.contains(&rt.as_str())
         {
             return Err(StoreError::BadRuntime(rt.clone()).into());
         }
-        let prepared = store::prepare(&p.url, &p.overrides, &self.config, &self.unpack_root()).await?;
+        let prepared =
+            store::prepare(&p.url, &p.overrides, &self.config, &self.unpack_root()).await?;
         if self.registry.contains(&prepared.name, &prepared.version) {
-            let e = RegistryError::AlreadyRegistered { name: prepared.name.clone(), version: prepared.version.clone() };
+            let e = RegistryError::AlreadyRegistered {
+                name: prepared.name.clone(),
+                version: prepared.version.clone(),
+            };
             prepared.discard();
             return Err(e.into());
         }
@@ -101,19 +119,42 @@ impl Server {
             None if at_startup => self.startup_workers(),
             None => self.config.default_workers_per_model,
         };
-        let json = self.config.models.get(&prepared.name).and_then(|m| m.get(&prepared.version));
-        let settings = Settings::resolve(&p.requested, prepared.yaml.as_ref(), json, &self.config, initial, at_startup);
+        let json = self
+            .config
+            .models
+            .get(&prepared.name)
+            .and_then(|m| m.get(&prepared.version));
+        let settings = Settings::resolve(
+            &p.requested,
+            prepared.yaml.as_ref(),
+            json,
+            &self.config,
+            initial,
+            at_startup,
+        );
+        let store::Prepared {
+            name,
+            version,
+            runtime,
+            handler,
+            envelope,
+            model_dir,
+            yaml_json,
+            cleanup,
+            ..
+        } = prepared;
         let spec = Arc::new(ModelSpec {
-            name: prepared.name.clone(),
-            version: prepared.version.clone(),
-            model_dir: prepared.model_dir.clone(),
-            handler: prepared.handler.clone(),
-            envelope: prepared.envelope.clone(),
-            yaml_json: prepared.yaml_json.clone(),
+            name,
+            version,
+            model_dir,
+            handler,
+            envelope,
+            yaml_json,
             policy: crate::batching::BatchPolicy {
                 batch_size: settings.batch_size as usize,
                 max_delay: Duration::from_millis(settings.max_batch_delay),
-                client_timeout: (settings.client_timeout > 0).then(|| Duration::from_millis(settings.client_timeout)),
+                client_timeout: (settings.client_timeout > 0)
+                    .then(|| Duration::from_millis(settings.client_timeout)),
             },
             response_timeout: Duration::from_secs(settings.response_timeout),
             startup_timeout: Duration::from_secs(settings.startup_timeout),
@@ -125,11 +166,11 @@ impl Server {
         let mv = Arc::new(ModelVersion::new(
             spec,
             p.url.clone(),
-            prepared.runtime.clone(),
+            runtime,
             settings,
             at_startup,
             &self.env,
-            std::mem::take(&mut { prepared.cleanup }),
+            cleanup,
         ));
         if let Err(e) = self.registry.insert(mv.clone()) {
             mv.remove_files();
@@ -145,14 +186,19 @@ impl Server {
                 ),
             ));
         }
-        let outcome = mv.scale(min, max, &self.env, &self.worker_ids, self.stop_timeout()).await;
+        let outcome = mv
+            .scale(min, max, &self.env, &self.worker_ids, self.stop_timeout())
+            .await;
         if !p.synchronous {
             return Ok(StatusReply::new(202, "Processing worker updates..."));
         }
         match ModelVersion::wait_loaded(&outcome.added).await {
-            Ok(()) if mv.ready_count().await >= min as usize => {
-                Ok(StatusReply::new(200, format!("Model \"{name}\" Version: {version} registered with {min} initial workers")))
-            }
+            Ok(()) if mv.ready_count().await >= min as usize => Ok(StatusReply::new(
+                200,
+                format!(
+                    "Model \"{name}\" Version: {version} registered with {min} initial workers"
+                ),
+            )),
             Ok(()) => Ok(StatusReply::new(206, "Workers scaling in progress...")),
             Err(cause) => {
                 // TorchServe's onError: the model is unregistered again.
@@ -180,11 +226,18 @@ impl Server {
         let min = min.unwrap_or(1);
         let max = max.unwrap_or(min);
         if max < min {
-            return Err(LifecycleError::BadRequest("max_worker cannot be less than min_worker.".into()));
+            return Err(LifecycleError::BadRequest(
+                "max_worker cannot be less than min_worker.".into(),
+            ));
         }
         let mv = self.registry.get(name, version)?;
-        let (min, max) = (min.clamp(0, i64::from(u32::MAX)) as u32, max.clamp(0, i64::from(u32::MAX)) as u32);
-        let outcome = mv.scale(min, max, &self.env, &self.worker_ids, self.stop_timeout()).await;
+        let (min, max) = (
+            min.clamp(0, i64::from(u32::MAX)) as u32,
+            max.clamp(0, i64::from(u32::MAX)) as u32,
+        );
+        let outcome = mv
+            .scale(min, max, &self.env, &self.worker_ids, self.stop_timeout())
+            .await;
         if !outcome.removed_in_time {
             return Err(LifecycleError::StopTimeout(name.to_string()));
         }
@@ -202,14 +255,21 @@ impl Server {
             Ok(()) => Ok(StatusReply::new(206, "Workers scaling in progress...")),
             Err(cause) => Err(LifecycleError::WorkersFailed {
                 status: cause.status(),
-                message: format!("Failed to start workers for model {name} version: {}", version.unwrap_or("null")),
+                message: format!(
+                    "Failed to start workers for model {name} version: {}",
+                    version.unwrap_or("null")
+                ),
                 cause,
             }),
         }
     }
 
     /// Unregisters a version (the default one when none is named).
-    pub async fn unregister(&self, name: &str, version: Option<&str>) -> Result<StatusReply, LifecycleError> {
+    pub async fn unregister(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<StatusReply, LifecycleError> {
         let mv = self.registry.remove(name, version)?;
         let in_time = mv.shutdown(self.stop_timeout()).await;
         mv.remove_files();
@@ -217,12 +277,18 @@ impl Server {
         if !in_time {
             return Err(LifecycleError::StopTimeout(name.to_string()));
         }
-        Ok(StatusReply::new(200, format!("Model \"{name}\" unregistered")))
+        Ok(StatusReply::new(
+            200,
+            format!("Model \"{name}\" unregistered"),
+        ))
     }
 
     pub fn set_default(&self, name: &str, version: &str) -> Result<StatusReply, LifecycleError> {
         self.registry.set_default(name, version)?;
-        Ok(StatusReply::new(200, format!("Default version successfully updated for model \"{name}\" to \"{version}\"")))
+        Ok(StatusReply::new(
+            200,
+            format!("Default version successfully updated for model \"{name}\" to \"{version}\""),
+        ))
     }
 
     /// Queues one request for a model version; the receiver gets its answer.
@@ -234,7 +300,10 @@ impl Server {
         request: Request,
     ) -> Result<(Arc<ModelVersion>, UnboundedReceiver<JobEvent>), SubmitError> {
         let mv = self.registry.get(name, version)?;
-        let no_worker = || SubmitError::NoWorker { name: name.to_string(), version: version.map(String::from) };
+        let no_worker = || SubmitError::NoWorker {
+            name: name.to_string(),
+            version: version.map(String::from),
+        };
         if !mv.has_workers() {
             return Err(no_worker());
         }
@@ -253,7 +322,9 @@ impl Server {
             Err(e) => {
                 // The job is refused before it was queued: answer through the error, not the job.
                 let job = match e {
-                    crate::batching::PushError::Full(j) | crate::batching::PushError::Closed(j) => j,
+                    crate::batching::PushError::Full(j) | crate::batching::PushError::Closed(j) => {
+                        j
+                    }
                 };
                 job.finish(Err(crate::job::JobError::NoWorker));
                 Err(no_worker())

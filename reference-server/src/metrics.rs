@@ -14,7 +14,9 @@ use worker_protocol::{Metric, MetricKind};
 
 type Labels = Vec<(String, String)>;
 
-const BUCKETS: [f64; 11] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+const BUCKETS: [f64; 11] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -26,7 +28,11 @@ pub enum Kind {
 #[derive(Debug, Clone)]
 enum Value {
     Scalar(f64),
-    Histogram { buckets: Vec<u64>, sum: f64, count: u64 },
+    Histogram {
+        buckets: Vec<u64>,
+        sum: f64,
+        count: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -42,7 +48,10 @@ impl Family {
         Family {
             kind: Kind::Gauge,
             help: help.into(),
-            series: series.into_iter().map(|(l, v)| (l, Value::Scalar(v))).collect(),
+            series: series
+                .into_iter()
+                .map(|(l, v)| (l, Value::Scalar(v)))
+                .collect(),
         }
     }
 }
@@ -57,16 +66,32 @@ impl Metrics {
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into());
-        Metrics { hostname, families: Mutex::new(BTreeMap::new()) }
+        Metrics {
+            hostname,
+            families: Mutex::new(BTreeMap::new()),
+        }
     }
 
-    fn update(&self, name: &str, kind: Kind, help: &str, labels: Labels, f: impl FnOnce(&mut Value)) {
+    fn update(
+        &self,
+        name: &str,
+        kind: Kind,
+        help: &str,
+        labels: Labels,
+        f: impl FnOnce(&mut Value),
+    ) {
         let mut fams = self.families.lock().unwrap_or_else(|p| p.into_inner());
-        let fam = fams
-            .entry(name.to_string())
-            .or_insert_with(|| Family { kind, help: help.to_string(), series: BTreeMap::new() });
+        let fam = fams.entry(name.to_string()).or_insert_with(|| Family {
+            kind,
+            help: help.to_string(),
+            series: BTreeMap::new(),
+        });
         let v = fam.series.entry(labels).or_insert_with(|| match kind {
-            Kind::Histogram => Value::Histogram { buckets: vec![0; BUCKETS.len()], sum: 0.0, count: 0 },
+            Kind::Histogram => Value::Histogram {
+                buckets: vec![0; BUCKETS.len()],
+                sum: 0.0,
+                count: 0,
+            },
             _ => Value::Scalar(0.0),
         });
         f(v);
@@ -86,7 +111,12 @@ impl Metrics {
 
     fn observe(&self, name: &str, help: &str, labels: Labels, x: f64) {
         self.update(name, Kind::Histogram, help, labels, |v| {
-            if let Value::Histogram { buckets, sum, count } = v {
+            if let Value::Histogram {
+                buckets,
+                sum,
+                count,
+            } = v
+            {
                 for (i, b) in BUCKETS.iter().enumerate() {
                     if x <= *b {
                         buckets[i] += 1;
@@ -107,13 +137,28 @@ impl Metrics {
     }
 
     fn host_labels(&self) -> Labels {
-        vec![("Level".into(), "Host".into()), ("Hostname".into(), self.hostname.clone())]
+        vec![
+            ("Level".into(), "Host".into()),
+            ("Hostname".into(), self.hostname.clone()),
+        ]
     }
 
     /// One inference request answered (any status), with its latency.
-    pub fn inference_done(&self, model: &str, version: Option<&str>, status: u16, latency: Duration) {
+    pub fn inference_done(
+        &self,
+        model: &str,
+        version: Option<&str>,
+        status: u16,
+        latency: Duration,
+    ) {
         let l = self.model_labels(model, version);
-        self.add("ts_inference_requests_total", Kind::Counter, "Total number of inference requests.", l.clone(), 1.0);
+        self.add(
+            "ts_inference_requests_total",
+            Kind::Counter,
+            "Total number of inference requests.",
+            l.clone(),
+            1.0,
+        );
         self.add(
             "ts_inference_latency_microseconds",
             Kind::Counter,
@@ -132,7 +177,13 @@ impl Metrics {
             500..=599 => "Requests5XX",
             _ => return,
         };
-        self.add(name, Kind::Counter, "Requests by status class", self.host_labels(), 1.0);
+        self.add(
+            name,
+            Kind::Counter,
+            "Requests by status class",
+            self.host_labels(),
+            1.0,
+        );
     }
 
     /// A batch left the queue: queue latency per job and the batch size.
@@ -151,24 +202,56 @@ impl Metrics {
             total_queue,
         );
         let avg_ms = total_queue / 1000.0 / batch.len().max(1) as f64;
-        self.set("QueueTime", "Time spent by a job in the queue, in ms", self.host_labels(), avg_ms);
-        let l = vec![("model_name".into(), model.into()), ("model_version".into(), version.into())];
-        self.observe("ts_batch_size", "Requests per batch sent to a worker", l, batch.len() as f64);
+        self.set(
+            "QueueTime",
+            "Time spent by a job in the queue, in ms",
+            self.host_labels(),
+            avg_ms,
+        );
+        let l = vec![
+            ("model_name".into(), model.into()),
+            ("model_version".into(), version.into()),
+        ];
+        self.observe(
+            "ts_batch_size",
+            "Requests per batch sent to a worker",
+            l,
+            batch.len() as f64,
+        );
     }
 
     pub fn worker_thread_time(&self, _model: &str, _version: &str, d: Duration) {
-        self.set("WorkerThreadTime", "Time of the last worker round trip, in ms", self.host_labels(), d.as_secs_f64() * 1e3);
+        self.set(
+            "WorkerThreadTime",
+            "Time of the last worker round trip, in ms",
+            self.host_labels(),
+            d.as_secs_f64() * 1e3,
+        );
     }
 
     pub fn worker_load_time(&self, model: &str, version: &str, d: Duration) {
         let mut l = self.host_labels();
         l.insert(0, ("WorkerName".into(), format!("{model}:{version}")));
-        self.set("WorkerLoadTime", "Time to start a worker and load its model, in ms", l, d.as_secs_f64() * 1e3);
+        self.set(
+            "WorkerLoadTime",
+            "Time to start a worker and load its model, in ms",
+            l,
+            d.as_secs_f64() * 1e3,
+        );
     }
 
     pub fn worker_restarted(&self, model: &str, version: &str) {
-        let l = vec![("model_name".into(), model.into()), ("model_version".into(), version.into())];
-        self.add("ts_worker_restarts_total", Kind::Counter, "Worker process failures followed by a restart", l, 1.0);
+        let l = vec![
+            ("model_name".into(), model.into()),
+            ("model_version".into(), version.into()),
+        ];
+        self.add(
+            "ts_worker_restarts_total",
+            Kind::Counter,
+            "Worker process failures followed by a restart",
+            l,
+            1.0,
+        );
     }
 
     /// Metrics a handler added through `context.metrics`.
@@ -178,7 +261,12 @@ impl Metrics {
                 tracing::warn!(model, metric = %m.name, "handler metric with an invalid Prometheus name dropped");
                 continue;
             }
-            let mut labels: Labels = m.dimensions.iter().filter(|(k, _)| valid_name(k)).cloned().collect();
+            let mut labels: Labels = m
+                .dimensions
+                .iter()
+                .filter(|(k, _)| valid_name(k))
+                .cloned()
+                .collect();
             if !labels.iter().any(|(k, _)| k == "ModelName") {
                 labels.push(("ModelName".into(), model.into()));
             }
@@ -196,7 +284,11 @@ impl Metrics {
 
     /// The exposition text; `names` filters families (the `name[]` query parameter).
     pub fn render(&self, names: &[String], extra: Vec<(String, Family)>) -> String {
-        let fams = self.families.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let fams = self
+            .families
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut all: BTreeMap<String, Family> = fams;
         all.extend(extra);
         let mut out = String::new();
@@ -214,14 +306,32 @@ impl Metrics {
             for (labels, value) in &fam.series {
                 match value {
                     Value::Scalar(v) => {
-                        let _ = writeln!(out, "{name}{} {}", fmt_labels(labels, None), fmt_value(*v));
+                        let _ =
+                            writeln!(out, "{name}{} {}", fmt_labels(labels, None), fmt_value(*v));
                     }
-                    Value::Histogram { buckets, sum, count } => {
+                    Value::Histogram {
+                        buckets,
+                        sum,
+                        count,
+                    } => {
                         for (b, c) in BUCKETS.iter().zip(buckets) {
-                            let _ = writeln!(out, "{name}_bucket{} {c}", fmt_labels(labels, Some(&fmt_value(*b))));
+                            let _ = writeln!(
+                                out,
+                                "{name}_bucket{} {c}",
+                                fmt_labels(labels, Some(&fmt_value(*b)))
+                            );
                         }
-                        let _ = writeln!(out, "{name}_bucket{} {count}", fmt_labels(labels, Some("+Inf")));
-                        let _ = writeln!(out, "{name}_sum{} {}", fmt_labels(labels, None), fmt_value(*sum));
+                        let _ = writeln!(
+                            out,
+                            "{name}_bucket{} {count}",
+                            fmt_labels(labels, Some("+Inf"))
+                        );
+                        let _ = writeln!(
+                            out,
+                            "{name}_sum{} {}",
+                            fmt_labels(labels, None),
+                            fmt_value(*sum)
+                        );
                         let _ = writeln!(out, "{name}_count{} {count}", fmt_labels(labels, None));
                     }
                 }
@@ -239,12 +349,18 @@ impl Default for Metrics {
 
 fn valid_name(n: &str) -> bool {
     let mut chars = n.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 fn fmt_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.1}") } else { format!("{v}") }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
 }
 
 fn fmt_labels(labels: &Labels, le: Option<&str>) -> String {
@@ -253,7 +369,11 @@ fn fmt_labels(labels: &Labels, le: Option<&str>) -> String {
     }
     let mut s = String::from("{");
     let mut first = true;
-    for (k, v) in labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(le.map(|l| ("le", l))) {
+    for (k, v) in labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(le.map(|l| ("le", l)))
+    {
         if !first {
             s.push(',');
         }
@@ -279,7 +399,10 @@ mod tests {
 
     #[test]
     fn renders_counters_filters_and_escapes() {
-        let m = Metrics { hostname: "h".into(), families: Mutex::new(BTreeMap::new()) };
+        let m = Metrics {
+            hostname: "h".into(),
+            families: Mutex::new(BTreeMap::new()),
+        };
         m.inference_done("echo", None, 200, Duration::from_micros(1500));
         m.inference_done("echo", Some("2.0"), 503, Duration::from_micros(500));
         m.handler_metrics(
@@ -294,12 +417,24 @@ mod tests {
             }],
         );
         let text = m.render(&[], vec![]);
-        assert!(text.contains("# TYPE ts_inference_requests_total counter"), "{text}");
+        assert!(
+            text.contains("# TYPE ts_inference_requests_total counter"),
+            "{text}"
+        );
         assert!(text.contains(r#"ts_inference_requests_total{model_name="echo",model_version="default",hostname="h"} 1.0"#), "{text}");
         assert!(text.contains(r#"ts_inference_latency_microseconds{model_name="echo",model_version="default",hostname="h"} 1500.0"#), "{text}");
-        assert!(text.contains(r#"MyCount{Tag="a\"b",ModelName="echo",Hostname="h"} 2.0"#), "{text}");
-        assert!(text.contains("Requests5XX{Level=\"Host\",Hostname=\"h\"} 1.0"), "{text}");
+        assert!(
+            text.contains(r#"MyCount{Tag="a\"b",ModelName="echo",Hostname="h"} 2.0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("Requests5XX{Level=\"Host\",Hostname=\"h\"} 1.0"),
+            "{text}"
+        );
         let only = m.render(&["MyCount".to_string()], vec![]);
-        assert!(only.contains("MyCount") && !only.contains("ts_inference"), "{only}");
+        assert!(
+            only.contains("MyCount") && !only.contains("ts_inference"),
+            "{only}"
+        );
     }
 }

@@ -70,7 +70,11 @@ impl ModelVersion {
         cleanup: Cleanup,
     ) -> ModelVersion {
         let uses_gpu = env.gpus.model_uses_gpu(settings.device_type);
-        let device_ids = if uses_gpu { env.gpus.valid_device_ids(settings.device_ids.as_deref()) } else { None };
+        let device_ids = if uses_gpu {
+            env.gpus.valid_device_ids(settings.device_ids.as_deref())
+        } else {
+            None
+        };
         ModelVersion {
             spec,
             url,
@@ -126,7 +130,8 @@ impl ModelVersion {
         if current < min {
             for _ in current..min {
                 let id = worker_ids.fetch_add(1, Ordering::Relaxed);
-                let slot = WorkerSlot::start(id, self.next_gpu(env), env.clone(), self.spec.clone());
+                let slot =
+                    WorkerSlot::start(id, self.next_gpu(env), env.clone(), self.spec.clone());
                 w.slots.push(slot.clone());
                 added.push(slot);
             }
@@ -148,7 +153,10 @@ impl ModelVersion {
                 job.finish(Err(JobError::NoWorker));
             }
         }
-        ScaleOutcome { added, removed_in_time }
+        ScaleOutcome {
+            added,
+            removed_in_time,
+        }
     }
 
     /// Waits until every slot in `slots` has finished its first load attempt.
@@ -187,12 +195,24 @@ impl ModelVersion {
     }
 
     pub async fn views(&self) -> Vec<SlotView> {
-        self.workers.lock().await.slots.iter().map(|s| s.view()).collect()
+        self.workers
+            .lock()
+            .await
+            .slots
+            .iter()
+            .map(|s| s.view())
+            .collect()
     }
 
     /// Workers loaded and serving.
     pub async fn ready_count(&self) -> usize {
-        self.workers.lock().await.slots.iter().filter(|s| s.is_ready()).count()
+        self.workers
+            .lock()
+            .await
+            .slots
+            .iter()
+            .filter(|s| s.is_ready())
+            .count()
     }
 
     /// Whether any worker is loaded and serving.
@@ -208,7 +228,14 @@ impl ModelVersion {
     /// TorchServe's health rule for /ping: at least minWorkers healthy workers.
     pub async fn is_healthy(&self) -> bool {
         let (min, _) = self.min_max();
-        let healthy = self.workers.lock().await.slots.iter().filter(|s| s.is_healthy()).count() as u32;
+        let healthy = self
+            .workers
+            .lock()
+            .await
+            .slots
+            .iter()
+            .filter(|s| s.is_healthy())
+            .count() as u32;
         healthy >= min
     }
 }

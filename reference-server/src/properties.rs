@@ -95,19 +95,30 @@ mod tests {
 
     fn check(text: &str, expected: &[(&str, &str)]) {
         let got = parse(text);
-        let want: Vec<(String, String)> =
-            expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let want: Vec<(String, String)> = expected
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert_eq!(got, want, "input: {text:?}");
     }
 
     #[test]
     fn separators_comments_and_escapes() {
-        check("a=1\nb : 2\nc 3\n# x=y\n! z\n\n", &[("a", "1"), ("b", "2"), ("c", "3")]);
-        check("inference_address=http://0.0.0.0:8080", &[("inference_address", "http://0.0.0.0:8080")]);
+        check(
+            "a=1\nb : 2\nc 3\n# x=y\n! z\n\n",
+            &[("a", "1"), ("b", "2"), ("c", "3")],
+        );
+        check(
+            "inference_address=http://0.0.0.0:8080",
+            &[("inference_address", "http://0.0.0.0:8080")],
+        );
         check("k=a\\\n    b\\\n  c", &[("k", "abc")]);
         check("my\\ key=v\\tx", &[("my key", "v\tx")]);
         check("k=\\u0041", &[("k", "A")]);
-        check("models={\"a\": {\"1.0\": {}}}", &[("models", "{\"a\": {\"1.0\": {}}}")]);
+        check(
+            "models={\"a\": {\"1.0\": {}}}",
+            &[("models", "{\"a\": {\"1.0\": {}}}")],
+        );
         check("empty=", &[("empty", "")]);
         check("lonely", &[("lonely", "")]);
     }

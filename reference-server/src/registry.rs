@@ -42,23 +42,39 @@ impl Registry {
     }
 
     /// The named version, or the default one.
-    pub fn get(&self, name: &str, version: Option<&str>) -> Result<Arc<ModelVersion>, RegistryError> {
+    pub fn get(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<ModelVersion>, RegistryError> {
         let models = self.read();
-        let entry = models.get(name).ok_or_else(|| RegistryError::ModelNotFound(name.to_string()))?;
+        let entry = models
+            .get(name)
+            .ok_or_else(|| RegistryError::ModelNotFound(name.to_string()))?;
         let want = version.unwrap_or(&entry.default);
-        entry.versions.iter().find(|v| v.version() == want).cloned().ok_or_else(|| RegistryError::VersionNotFound {
-            name: name.to_string(),
-            version: want.to_string(),
-        })
+        entry
+            .versions
+            .iter()
+            .find(|v| v.version() == want)
+            .cloned()
+            .ok_or_else(|| RegistryError::VersionNotFound {
+                name: name.to_string(),
+                version: want.to_string(),
+            })
     }
 
     pub fn contains(&self, name: &str, version: &str) -> bool {
-        self.read().get(name).is_some_and(|e| e.versions.iter().any(|v| v.version() == version))
+        self.read()
+            .get(name)
+            .is_some_and(|e| e.versions.iter().any(|v| v.version() == version))
     }
 
     /// Every version of a model, in registration order.
     pub fn versions(&self, name: &str) -> Result<Vec<Arc<ModelVersion>>, RegistryError> {
-        self.read().get(name).map(|e| e.versions.clone()).ok_or_else(|| RegistryError::ModelNotFound(name.to_string()))
+        self.read()
+            .get(name)
+            .map(|e| e.versions.clone())
+            .ok_or_else(|| RegistryError::ModelNotFound(name.to_string()))
     }
 
     /// Adds a version; the first version of a model becomes its default.
@@ -68,12 +84,21 @@ impl Registry {
         match models.get_mut(&name) {
             Some(entry) => {
                 if entry.versions.iter().any(|v| v.version() == mv.version()) {
-                    return Err(RegistryError::AlreadyRegistered { name, version: mv.version().to_string() });
+                    return Err(RegistryError::AlreadyRegistered {
+                        name,
+                        version: mv.version().to_string(),
+                    });
                 }
                 entry.versions.push(mv);
             }
             None => {
-                models.insert(name, Entry { default: mv.version().to_string(), versions: vec![mv] });
+                models.insert(
+                    name,
+                    Entry {
+                        default: mv.version().to_string(),
+                        versions: vec![mv],
+                    },
+                );
             }
         }
         Ok(())
@@ -81,13 +106,24 @@ impl Registry {
 
     /// Removes a version (the default one when `version` is None). The default version cannot
     /// be removed while others exist.
-    pub fn remove(&self, name: &str, version: Option<&str>) -> Result<Arc<ModelVersion>, RegistryError> {
+    pub fn remove(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<ModelVersion>, RegistryError> {
         let mut models = self.write();
-        let entry = models.get_mut(name).ok_or_else(|| RegistryError::ModelNotFound(name.to_string()))?;
+        let entry = models
+            .get_mut(name)
+            .ok_or_else(|| RegistryError::ModelNotFound(name.to_string()))?;
         let want = version.unwrap_or(&entry.default).to_string();
-        let idx = entry.versions.iter().position(|v| v.version() == want).ok_or_else(|| {
-            RegistryError::VersionNotFound { name: name.to_string(), version: want.clone() }
-        })?;
+        let idx = entry
+            .versions
+            .iter()
+            .position(|v| v.version() == want)
+            .ok_or_else(|| RegistryError::VersionNotFound {
+                name: name.to_string(),
+                version: want.clone(),
+            })?;
         if want == entry.default && entry.versions.len() > 1 {
             return Err(RegistryError::CannotRemoveDefault(name.to_string()));
         }
@@ -102,7 +138,9 @@ impl Registry {
     /// synchronous register; never refused by the default-version rule).
     pub fn remove_exact(&self, mv: &Arc<ModelVersion>) {
         let mut models = self.write();
-        let Some(entry) = models.get_mut(mv.name()) else { return };
+        let Some(entry) = models.get_mut(mv.name()) else {
+            return;
+        };
         entry.versions.retain(|v| !Arc::ptr_eq(v, mv));
         if entry.versions.is_empty() {
             models.remove(mv.name());
@@ -113,9 +151,14 @@ impl Registry {
 
     pub fn set_default(&self, name: &str, version: &str) -> Result<(), RegistryError> {
         let mut models = self.write();
-        let entry = models.get_mut(name).ok_or_else(|| RegistryError::ModelNotFound(name.to_string()))?;
+        let entry = models
+            .get_mut(name)
+            .ok_or_else(|| RegistryError::ModelNotFound(name.to_string()))?;
         if !entry.versions.iter().any(|v| v.version() == version) {
-            return Err(RegistryError::DefaultVersionNotFound { name: name.to_string(), version: version.to_string() });
+            return Err(RegistryError::DefaultVersionNotFound {
+                name: name.to_string(),
+                version: version.to_string(),
+            });
         }
         entry.default = version.to_string();
         Ok(())
@@ -125,13 +168,21 @@ impl Registry {
     pub fn defaults(&self) -> Vec<Arc<ModelVersion>> {
         self.read()
             .values()
-            .filter_map(|e| e.versions.iter().find(|v| v.version() == e.default).cloned())
+            .filter_map(|e| {
+                e.versions
+                    .iter()
+                    .find(|v| v.version() == e.default)
+                    .cloned()
+            })
             .collect()
     }
 
     /// Every version of every model.
     pub fn all(&self) -> Vec<Arc<ModelVersion>> {
-        self.read().values().flat_map(|e| e.versions.iter().cloned()).collect()
+        self.read()
+            .values()
+            .flat_map(|e| e.versions.iter().cloned())
+            .collect()
     }
 
     /// Start-up models with exactly one registered (SageMaker routes without a model name).

@@ -23,14 +23,23 @@ pub const SERVER_VERSION: &str = "0.12.0";
 pub enum StartError {
     #[error("cannot create the private run folder: {0}")]
     RunDir(std::io::Error),
-    #[error("worker binary {0} not found: build it with `cargo build -p python-worker`, or set worker_binary in config.properties")]
+    #[error(
+        "worker binary {0} not found: build it with `cargo build -p python-worker`, or set worker_binary in config.properties"
+    )]
     WorkerBinary(PathBuf),
     #[error("cannot write the token key file {path}: {source}")]
-    KeyFile { path: PathBuf, source: std::io::Error },
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("server error: {0}")]
     Serve(std::io::Error),
     #[error("cannot bind {what} address {addr}: {source}")]
-    Bind { what: &'static str, addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 pub struct Server {
@@ -50,16 +59,29 @@ impl Server {
         if !config.worker_binary.is_file() {
             return Err(StartError::WorkerBinary(config.worker_binary.clone()));
         }
-        let run_dir = tempfile::Builder::new().prefix("torchserve-rs-").tempdir().map_err(StartError::RunDir)?;
-        std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o700)).map_err(StartError::RunDir)?;
+        let run_dir = tempfile::Builder::new()
+            .prefix("torchserve-rs-")
+            .tempdir()
+            .map_err(StartError::RunDir)?;
+        std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(StartError::RunDir)?;
         std::fs::create_dir_all(run_dir.path().join("models")).map_err(StartError::RunDir)?;
         let gpus = Arc::new(Gpus::detect(config.simulated_gpus, config.number_of_gpu));
         if gpus.count() > 0 {
-            tracing::info!(count = gpus.count(), simulated = gpus.is_simulated(), "GPUs available to workers");
+            tracing::info!(
+                count = gpus.count(),
+                simulated = gpus.is_simulated(),
+                "GPUs available to workers"
+            );
         }
         let tokens = if config.token_auth {
-            let t = Tokens::init(&config.key_file, config.token_expiration_min)
-                .map_err(|source| StartError::KeyFile { path: config.key_file.clone(), source })?;
+            let t =
+                Tokens::init(&config.key_file, config.token_expiration_min).map_err(|source| {
+                    StartError::KeyFile {
+                        path: config.key_file.clone(),
+                        source,
+                    }
+                })?;
             tracing::info!(
                 key_file = %config.key_file.display(),
                 "token authorization is on: send `Authorization: Bearer <key>` with the keys in the key file (--disable-token-auth turns it off)"
@@ -165,7 +187,9 @@ impl Server {
                             tracing::error!(model = %name, "{e}");
                         }
                     }
-                    Err(e) => tracing::error!(model = %name, version = %version, "start-up model failed: {e}"),
+                    Err(e) => {
+                        tracing::error!(model = %name, version = %version, "start-up model failed: {e}")
+                    }
                 }
             }
         }
@@ -173,7 +197,9 @@ impl Server {
 
     /// Archives and folders in the model store (`load_models=all`), hidden entries skipped.
     fn store_models(&self) -> Vec<String> {
-        let Some(store) = &self.config.model_store else { return Vec::new() };
+        let Some(store) = &self.config.model_store else {
+            return Vec::new();
+        };
         let mut names: Vec<String> = std::fs::read_dir(store)
             .map(|rd| {
                 rd.filter_map(Result::ok)

@@ -77,14 +77,17 @@ impl Settings {
             .unwrap_or(100)
             .max(0) as u64;
         // responseTimeout / startupTimeout: yaml > models JSON > register param > server default.
-        let response_timeout = positive(y(|c| c.response_timeout.and_then(|v| i64::try_from(v).ok())))
-            .or_else(|| positive(j(|e| e.response_timeout)))
-            .or_else(|| positive(req.response_timeout))
-            .map_or(config.default_response_timeout, |v| v as u64);
-        let startup_timeout = positive(y(|c| c.startup_timeout.and_then(|v| i64::try_from(v).ok())))
-            .or_else(|| positive(j(|e| e.startup_timeout)))
-            .or_else(|| positive(req.startup_timeout))
-            .map_or(config.default_startup_timeout, |v| v as u64);
+        let response_timeout = positive(y(|c| {
+            c.response_timeout.and_then(|v| i64::try_from(v).ok())
+        }))
+        .or_else(|| positive(j(|e| e.response_timeout)))
+        .or_else(|| positive(req.response_timeout))
+        .map_or(config.default_response_timeout, |v| v as u64);
+        let startup_timeout =
+            positive(y(|c| c.startup_timeout.and_then(|v| i64::try_from(v).ok())))
+                .or_else(|| positive(j(|e| e.startup_timeout)))
+                .or_else(|| positive(req.startup_timeout))
+                .map_or(config.default_startup_timeout, |v| v as u64);
 
         // Workers: the yaml pair when minWorkers > 0 and maxWorkers >= minWorkers, else the
         // models JSON pair, else min = max = initial workers.
@@ -92,14 +95,18 @@ impl Settings {
             (Some(min), Some(max)) if min > 0 && max >= min => Some((min, max)),
             _ => None,
         });
-        let json_pair = json.filter(|_| at_startup).and_then(|e| match (e.min_workers, e.max_workers) {
-            (Some(min), max) if min >= 0 => {
-                let max = max.unwrap_or(min).max(min);
-                Some((min as u32, u32::try_from(max).unwrap_or(u32::MAX)))
-            }
-            _ => None,
-        });
-        let (min_workers, max_workers) = yaml_pair.or(json_pair).unwrap_or((initial_workers, initial_workers));
+        let json_pair =
+            json.filter(|_| at_startup)
+                .and_then(|e| match (e.min_workers, e.max_workers) {
+                    (Some(min), max) if min >= 0 => {
+                        let max = max.unwrap_or(min).max(min);
+                        Some((min as u32, u32::try_from(max).unwrap_or(u32::MAX)))
+                    }
+                    _ => None,
+                });
+        let (min_workers, max_workers) = yaml_pair
+            .or(json_pair)
+            .unwrap_or((initial_workers, initial_workers));
 
         let c = yaml.cloned().unwrap_or_default();
         Settings {
@@ -109,7 +116,9 @@ impl Settings {
             startup_timeout,
             max_retry_timeout: c.max_retry_timeout_in_sec.unwrap_or(300),
             client_timeout: c.client_timeout_in_mills.unwrap_or(0),
-            job_queue_size: c.job_queue_size.map_or(config.job_queue_size, |v| v as usize),
+            job_queue_size: c
+                .job_queue_size
+                .map_or(config.job_queue_size, |v| v as usize),
             device_type: c.device_type,
             device_ids: c.device_ids,
             parallel_type: c.parallel_type.unwrap_or_default(),
@@ -137,18 +146,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("none.properties");
         std::fs::write(&file, "").unwrap();
-        Config::resolve_with(&Args { ts_config: Some(file), ..Args::default() }, &Default::default(), dir.path()).unwrap()
+        Config::resolve_with(
+            &Args {
+                ts_config: Some(file),
+                ..Args::default()
+            },
+            &Default::default(),
+            dir.path(),
+        )
+        .unwrap()
     }
 
     fn yaml(text: &str) -> ModelConfig {
         ModelConfig::parse(text).unwrap().0
     }
 
-    fn check(req: Requested, yaml_text: Option<&str>, json: Option<ModelsJsonEntry>, want: (u32, u64, u64, u32, u32)) {
+    fn check(
+        req: Requested,
+        yaml_text: Option<&str>,
+        json: Option<ModelsJsonEntry>,
+        want: (u32, u64, u64, u32, u32),
+    ) {
         let y = yaml_text.map(yaml);
         let s = Settings::resolve(&req, y.as_ref(), json.as_ref(), &config(), 3, false);
         assert_eq!(
-            (s.batch_size, s.max_batch_delay, s.response_timeout, s.min_workers, s.max_workers),
+            (
+                s.batch_size,
+                s.max_batch_delay,
+                s.response_timeout,
+                s.min_workers,
+                s.max_workers
+            ),
             want,
             "req={req:?} yaml={yaml_text:?}"
         );
@@ -157,17 +185,75 @@ mod tests {
     #[test]
     fn precedence() {
         check(Requested::default(), None, None, (1, 100, 120, 3, 3));
-        check(Requested { batch_size: Some(4), ..Default::default() }, Some("batchSize: 8"), None, (4, 100, 120, 3, 3));
-        check(Requested::default(), Some("batchSize: 8\nmaxBatchDelay: 5"), None, (8, 5, 120, 3, 3));
-        let json = ModelsJsonEntry { batch_size: Some(2), max_batch_delay: Some(7), ..Default::default() };
-        check(Requested::default(), None, Some(json.clone()), (2, 7, 120, 3, 3));
-        check(Requested::default(), Some("batchSize: 8"), Some(json), (8, 7, 120, 3, 3));
+        check(
+            Requested {
+                batch_size: Some(4),
+                ..Default::default()
+            },
+            Some("batchSize: 8"),
+            None,
+            (4, 100, 120, 3, 3),
+        );
+        check(
+            Requested::default(),
+            Some("batchSize: 8\nmaxBatchDelay: 5"),
+            None,
+            (8, 5, 120, 3, 3),
+        );
+        let json = ModelsJsonEntry {
+            batch_size: Some(2),
+            max_batch_delay: Some(7),
+            ..Default::default()
+        };
+        check(
+            Requested::default(),
+            None,
+            Some(json.clone()),
+            (2, 7, 120, 3, 3),
+        );
+        check(
+            Requested::default(),
+            Some("batchSize: 8"),
+            Some(json),
+            (8, 7, 120, 3, 3),
+        );
         // yaml responseTimeout overrides the register parameter
-        check(Requested { response_timeout: Some(5), ..Default::default() }, Some("responseTimeout: 9"), None, (1, 100, 9, 3, 3));
-        check(Requested { response_timeout: Some(5), ..Default::default() }, None, None, (1, 100, 5, 3, 3));
+        check(
+            Requested {
+                response_timeout: Some(5),
+                ..Default::default()
+            },
+            Some("responseTimeout: 9"),
+            None,
+            (1, 100, 9, 3, 3),
+        );
+        check(
+            Requested {
+                response_timeout: Some(5),
+                ..Default::default()
+            },
+            None,
+            None,
+            (1, 100, 5, 3, 3),
+        );
         // the yaml worker pair needs both values
-        check(Requested::default(), Some("minWorkers: 2\nmaxWorkers: 4"), None, (1, 100, 120, 2, 4));
-        check(Requested::default(), Some("minWorkers: 2"), None, (1, 100, 120, 3, 3));
-        check(Requested::default(), Some("minWorkers: 2\nmaxWorkers: 1"), None, (1, 100, 120, 3, 3));
+        check(
+            Requested::default(),
+            Some("minWorkers: 2\nmaxWorkers: 4"),
+            None,
+            (1, 100, 120, 2, 4),
+        );
+        check(
+            Requested::default(),
+            Some("minWorkers: 2"),
+            None,
+            (1, 100, 120, 3, 3),
+        );
+        check(
+            Requested::default(),
+            Some("minWorkers: 2\nmaxWorkers: 1"),
+            None,
+            (1, 100, 120, 3, 3),
+        );
     }
 }

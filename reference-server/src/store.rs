@@ -30,7 +30,10 @@ pub enum StoreError {
     /// corrupt, truncated or unsafe archive (TorchServe unpacks nothing from a non-zip `.mar`
     /// and then answers 400 "Model name is not defined."; we say what is wrong)
     #[error("Model archive {url} cannot be unpacked")]
-    Unpack { url: String, source: mar::ArchiveError },
+    Unpack {
+        url: String,
+        source: mar::ArchiveError,
+    },
     #[error("{0}")]
     InvalidModel(String),
     #[error("Invalid RuntimeType value: {0}")]
@@ -87,8 +90,12 @@ impl Prepared {
 }
 
 /// `file://`, `fil://` (sic) and `http(s)://`: TorchServe's test for "this is a URL".
-static URL_LIKE: LazyLock<regex::Regex> =
-    LazyLock::new(|| RegexBuilder::new(r"^(file?://.*|https?://.*)$").case_insensitive(true).build().expect("static regex"));
+static URL_LIKE: LazyLock<regex::Regex> = LazyLock::new(|| {
+    RegexBuilder::new(r"^(file?://.*|https?://.*)$")
+        .case_insensitive(true)
+        .build()
+        .expect("static regex")
+});
 
 pub const RUNTIMES: [&str; 3] = ["python", "python3", "LSP"];
 
@@ -110,7 +117,12 @@ pub fn default_name(url: &str) -> String {
 }
 
 /// Resolves `url`, unpacks it under `unpack_root`, reads its manifest and applies overrides.
-pub async fn prepare(url: &str, ov: &Overrides, config: &Config, unpack_root: &Path) -> Result<Prepared, StoreError> {
+pub async fn prepare(
+    url: &str,
+    ov: &Overrides,
+    config: &Config,
+    unpack_root: &Path,
+) -> Result<Prepared, StoreError> {
     let store = config.model_store.as_deref().ok_or(StoreError::NoStore)?;
     // An empty url would name the store folder itself.
     if url.is_empty() {
@@ -123,12 +135,15 @@ pub async fn prepare(url: &str, ov: &Overrides, config: &Config, unpack_root: &P
     let location = store.join(&file_name);
     let mut cleanup = Cleanup::default();
 
-    if config.allowed_urls.iter().any(|re| matches_ci(re, url)) {
+    if config.allowed_urls.iter().any(|re| re.is_match(url)) {
         if location.exists() {
             return Err(StoreError::AlreadyExists(file_name));
         }
         if file_name.is_empty() || file_name.contains('\\') {
-            return Err(StoreError::Download { url: url.into(), reason: "no file name in the URL".into() });
+            return Err(StoreError::Download {
+                url: url.into(),
+                reason: "no file name in the URL".into(),
+            });
         }
         download(url, &location).await?;
         cleanup.downloaded = Some(location.clone());
@@ -140,9 +155,13 @@ pub async fn prepare(url: &str, ov: &Overrides, config: &Config, unpack_root: &P
         let dest = unpack_root.join(uuid::Uuid::new_v4().simple().to_string());
         let limits = config.archive_limits;
         let (src, dst) = (location.clone(), dest.clone());
-        let unpacked = tokio::task::spawn_blocking(move || mar::extract::extract(&src, &dst, &limits))
-            .await
-            .map_err(|e| StoreError::Io { url: url.into(), source: std::io::Error::other(e.to_string()) })?;
+        let unpacked =
+            tokio::task::spawn_blocking(move || mar::extract::extract(&src, &dst, &limits))
+                .await
+                .map_err(|e| StoreError::Io {
+                    url: url.into(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
         match unpacked {
             Ok(dir) => {
                 cleanup.unpacked = Some(dest);
@@ -153,7 +172,10 @@ pub async fn prepare(url: &str, ov: &Overrides, config: &Config, unpack_root: &P
                 if let Some(f) = cleanup.downloaded.take() {
                     let _ = std::fs::remove_file(f);
                 }
-                return Err(StoreError::Unpack { url: url.into(), source });
+                return Err(StoreError::Unpack {
+                    url: url.into(),
+                    source,
+                });
             }
         }
     } else if Path::new(url).is_dir() {
@@ -168,7 +190,10 @@ pub async fn prepare(url: &str, ov: &Overrides, config: &Config, unpack_root: &P
     let result = read_model(url, ov, config, &model_dir);
     match result {
         Ok(facts) => {
-            let yaml_json = facts.yaml.as_ref().map_or_else(|| "{}".to_string(), |c| c.raw.to_string());
+            let yaml_json = facts
+                .yaml
+                .as_ref()
+                .map_or_else(|| "{}".to_string(), |c| c.raw.to_string());
             Ok(Prepared {
                 name: facts.name,
                 version: facts.version,
@@ -199,7 +224,12 @@ struct ModelFacts {
     requirements_file: Option<String>,
 }
 
-fn read_model(url: &str, ov: &Overrides, config: &Config, dir: &Path) -> Result<ModelFacts, StoreError> {
+fn read_model(
+    url: &str,
+    ov: &Overrides,
+    config: &Config,
+    dir: &Path,
+) -> Result<ModelFacts, StoreError> {
     let loaded = mar::model_dir::load(dir).map_err(|e| StoreError::InvalidModel(e.to_string()))?;
     for w in &loaded.config_warnings {
         tracing::warn!(url, "model-config.yaml: {w}");
@@ -210,7 +240,10 @@ fn read_model(url: &str, ov: &Overrides, config: &Config, dir: &Path) -> Result<
         model: Some(Default::default()),
         ..Default::default()
     });
-    let model = manifest.model.clone().ok_or_else(|| StoreError::InvalidModel("Missing Model entry in manifest file.".into()))?;
+    let model = manifest
+        .model
+        .clone()
+        .ok_or_else(|| StoreError::InvalidModel("Missing Model entry in manifest file.".into()))?;
     let name = ov
         .model_name
         .clone()
@@ -223,7 +256,11 @@ fn read_model(url: &str, ov: &Overrides, config: &Config, dir: &Path) -> Result<
         (Some(r), _) => r.clone(),
         (None, None) => "python".to_string(),
         (None, Some(r)) if RUNTIMES.contains(&r.as_str()) => r.clone(),
-        (None, Some(_)) => return Err(StoreError::InvalidModel("Runtime is not defined or invalid.".into())),
+        (None, Some(_)) => {
+            return Err(StoreError::InvalidModel(
+                "Runtime is not defined or invalid.".into(),
+            ));
+        }
     };
     let handler = ov
         .handler
@@ -245,21 +282,30 @@ fn read_model(url: &str, ov: &Overrides, config: &Config, dir: &Path) -> Result<
 
 /// TorchServe's tgz rule: a folder holding exactly one entry that is a folder means that folder.
 fn single_inner_dir(dir: &Path) -> PathBuf {
-    let entries: Vec<_> = std::fs::read_dir(dir).map(|rd| rd.filter_map(Result::ok).collect()).unwrap_or_default();
-    if entries.len() == 1 && entries[0].path().is_dir() { entries[0].path() } else { dir.to_path_buf() }
-}
-
-fn matches_ci(re: &regex::Regex, url: &str) -> bool {
-    // TorchServe compiles allowed_urls CASE_INSENSITIVE.
-    RegexBuilder::new(re.as_str()).case_insensitive(true).build().is_ok_and(|r| r.is_match(url))
+    let entries: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    if entries.len() == 1 && entries[0].path().is_dir() {
+        entries[0].path()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 async fn download(url: &str, dest: &Path) -> Result<(), StoreError> {
-    let fail = |reason: String| StoreError::Download { url: url.to_string(), reason };
+    let fail = |reason: String| StoreError::Download {
+        url: url.to_string(),
+        reason,
+    };
     let tmp = dest.with_extension("part");
     let result: Result<(), StoreError> = async {
-        if let Some(path) = url.strip_prefix("file://").or_else(|| url.strip_prefix("FILE://")) {
-            tokio::fs::copy(path, &tmp).await.map_err(|e| fail(e.to_string()))?;
+        if let Some(path) = url
+            .strip_prefix("file://")
+            .or_else(|| url.strip_prefix("FILE://"))
+        {
+            tokio::fs::copy(path, &tmp)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
             return Ok(());
         }
         let resp = reqwest::get(url).await.map_err(|e| fail(e.to_string()))?;
@@ -267,12 +313,16 @@ async fn download(url: &str, dest: &Path) -> Result<(), StoreError> {
             return Err(fail(format!("HTTP {}", resp.status())));
         }
         let bytes = resp.bytes().await.map_err(|e| fail(e.to_string()))?;
-        tokio::fs::write(&tmp, &bytes).await.map_err(|e| fail(e.to_string()))?;
+        tokio::fs::write(&tmp, &bytes)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         Ok(())
     }
     .await;
     match result {
-        Ok(()) => tokio::fs::rename(&tmp, dest).await.map_err(|e| fail(e.to_string())),
+        Ok(()) => tokio::fs::rename(&tmp, dest)
+            .await
+            .map_err(|e| fail(e.to_string())),
         Err(e) => {
             let _ = tokio::fs::remove_file(&tmp).await;
             Err(e)
@@ -286,7 +336,10 @@ mod tests {
 
     #[test]
     fn names_from_urls() {
-        assert_eq!(file_name_of("https://h/x/squeezenet.mar?sig=1"), "squeezenet.mar");
+        assert_eq!(
+            file_name_of("https://h/x/squeezenet.mar?sig=1"),
+            "squeezenet.mar"
+        );
         assert_eq!(default_name("noop.mar"), "noop");
         assert_eq!(default_name("bert.tar.gz"), "bert");
         assert_eq!(default_name("/store/folder/"), "folder");

@@ -36,9 +36,18 @@ impl Tokens {
             path: path.to_path_buf(),
             lifetime,
             keys: Mutex::new([
-                Key { key: new_key(), expires },
-                Key { key: new_key(), expires },
-                Key { key: new_key(), expires: None },
+                Key {
+                    key: new_key(),
+                    expires,
+                },
+                Key {
+                    key: new_key(),
+                    expires,
+                },
+                Key {
+                    key: new_key(),
+                    expires: None,
+                },
             ]),
         };
         t.write()?;
@@ -55,30 +64,41 @@ impl Tokens {
 
     /// Checks an `Authorization` header value (`Bearer <key>`) for this kind of key.
     pub fn check(&self, header: Option<&str>, kind: TokenKind) -> bool {
-        let Some(token) = header.and_then(parse_bearer) else { return false };
+        let Some(token) = header.and_then(parse_bearer) else {
+            return false;
+        };
         let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         let k = &keys[Self::idx(kind)];
-        constant_time_eq(token.as_bytes(), k.key.as_bytes()) && k.expires.is_none_or(|e| SystemTime::now() < e)
+        constant_time_eq(token.as_bytes(), k.key.as_bytes())
+            && k.expires.is_none_or(|e| SystemTime::now() < e)
     }
 
     /// Replaces the inference or management key (`/token?type=...`) and rewrites the file.
     pub fn rotate(&self, kind: TokenKind) -> std::io::Result<()> {
         {
             let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-            keys[Self::idx(kind)] = Key { key: new_key(), expires: Some(SystemTime::now() + self.lifetime) };
+            keys[Self::idx(kind)] = Key {
+                key: new_key(),
+                expires: Some(SystemTime::now() + self.lifetime),
+            };
         }
         self.write()
     }
 
     pub fn key(&self, kind: TokenKind) -> String {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner())[Self::idx(kind)].key.clone()
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())[Self::idx(kind)]
+            .key
+            .clone()
     }
 
     fn write(&self) -> std::io::Result<()> {
         let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         let stamp = |k: &Key| {
             k.expires
-                .map(|e| chrono::DateTime::<chrono::Utc>::from(e).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+                .map(|e| {
+                    chrono::DateTime::<chrono::Utc>::from(e)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+                })
                 .unwrap_or_default()
         };
         let text = format!(
@@ -90,7 +110,12 @@ impl Tokens {
             serde_json::Value::from(keys[2].key.as_str()),
         );
         let tmp = self.path.with_extension("json.tmp");
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         std::fs::rename(&tmp, &self.path)
@@ -134,13 +159,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key_file.json");
         let t = Tokens::init(&path, 60.0).unwrap();
-        let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let inf = file["inference"]["key"].as_str().unwrap().to_string();
         assert_eq!(inf.len(), 8);
-        assert!(file["management"]["expiration time"].as_str().unwrap().ends_with('Z'));
+        assert!(
+            file["management"]["expiration time"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z')
+        );
         assert!(t.check(Some(&format!("Bearer {inf}")), TokenKind::Inference));
         assert!(!t.check(Some(&format!("Bearer {inf}")), TokenKind::Management));
-        assert!(!t.check(Some(&inf), TokenKind::Inference), "the Bearer prefix is required");
+        assert!(
+            !t.check(Some(&inf), TokenKind::Inference),
+            "the Bearer prefix is required"
+        );
         assert!(!t.check(None, TokenKind::Inference));
         t.rotate(TokenKind::Inference).unwrap();
         assert!(!t.check(Some(&format!("Bearer {inf}")), TokenKind::Inference));

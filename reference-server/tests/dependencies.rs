@@ -17,8 +17,14 @@ fn write_wheel(path: &Path) {
     let opts = zip::write::SimpleFileOptions::default();
     let files = [
         ("tsrs_dep_probe/__init__.py", "VALUE = 42\n"),
-        ("tsrs_dep_probe-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: tsrs-dep-probe\nVersion: 1.0\n"),
-        ("tsrs_dep_probe-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: tsrs-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
+        (
+            "tsrs_dep_probe-1.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: tsrs-dep-probe\nVersion: 1.0\n",
+        ),
+        (
+            "tsrs_dep_probe-1.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: tsrs-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        ),
         (
             "tsrs_dep_probe-1.0.dist-info/RECORD",
             "tsrs_dep_probe/__init__.py,,\ntsrs_dep_probe-1.0.dist-info/METADATA,,\ntsrs_dep_probe-1.0.dist-info/WHEEL,,\ntsrs_dep_probe-1.0.dist-info/RECORD,,\n",
@@ -68,34 +74,72 @@ fn archive(name: &str, requirements: &str) -> Vec<u8> {
 fn requirements_are_installed_into_the_model_folder() {
     let s: TestServer = ServerOptions::default()
         .prop("install_py_dep_per_model", "true")
-        .store_file("with_dep.mar", &archive("with_dep", "./tsrs_dep_probe-1.0-py3-none-any.whl\n"))
-        .store_file("bad_dep.mar", &archive("bad_dep", "./no_such_package-1.0-py3-none-any.whl\n"))
+        .store_file(
+            "with_dep.mar",
+            &archive("with_dep", "./tsrs_dep_probe-1.0-py3-none-any.whl\n"),
+        )
+        .store_file(
+            "bad_dep.mar",
+            &archive("bad_dep", "./no_such_package-1.0-py3-none-any.whl\n"),
+        )
         .start();
     s.register_ok("url=with_dep.mar&initial_workers=1&synchronous=true");
     let r = s.predict_json("with_dep", &json!({}));
     assert_eq!(r.status, 200, "{}", r.what);
     assert_eq!(r.text().trim(), "42");
 
-    let r = s.mgmt("POST", "/models?url=bad_dep.mar&initial_workers=1&synchronous=true");
+    let r = s.mgmt(
+        "POST",
+        "/models?url=bad_dep.mar&initial_workers=1&synchronous=true",
+    );
     let (code, kind, message) = r.error();
     assert_eq!(
         (code, kind.as_str(), message.as_str()),
-        (400, "ModelException", "Custom pip package installation failed for model bad_dep"),
+        (
+            400,
+            "ModelException",
+            "Custom pip package installation failed for model bad_dep"
+        ),
         "{}",
         r.what
     );
     let listed = s.mgmt("GET", "/models").json();
-    assert_eq!(listed["models"].as_array().map(Vec::len), Some(1), "the failed model is not registered: {listed}");
+    assert_eq!(
+        listed["models"].as_array().map(Vec::len),
+        Some(1),
+        "the failed model is not registered: {listed}"
+    );
 }
 
 #[test]
 fn without_the_option_requirements_are_not_installed() {
     let s = ServerOptions::default()
-        .store_file("with_dep.mar", &archive("with_dep", "./tsrs_dep_probe-1.0-py3-none-any.whl\n"))
+        .store_file(
+            "with_dep.mar",
+            &archive("with_dep", "./tsrs_dep_probe-1.0-py3-none-any.whl\n"),
+        )
         .start();
     // The handler's import fails at load: the synchronous register reports it and rolls back.
-    let r = s.mgmt("POST", "/models?url=with_dep.mar&initial_workers=1&synchronous=true");
+    let r = s.mgmt(
+        "POST",
+        "/models?url=with_dep.mar&initial_workers=1&synchronous=true",
+    );
     let (code, _, message) = r.error();
-    assert_eq!((code, message.as_str()), (500, "Failed to start workers for model with_dep version: 1.0"), "{}", r.what);
-    assert!(r.json()["cause"].as_str().unwrap_or("").contains("tsrs_dep_probe"), "{}", r.what);
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            500,
+            "Failed to start workers for model with_dep version: 1.0"
+        ),
+        "{}",
+        r.what
+    );
+    assert!(
+        r.json()["cause"]
+            .as_str()
+            .unwrap_or("")
+            .contains("tsrs_dep_probe"),
+        "{}",
+        r.what
+    );
 }

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 /// The gpu_probe fixture under another name with this model-config.yaml.
 fn probe(model: &str, yaml: &str) -> BuildOptions {
-    BuildOptions { config: ConfigChoice::Yaml(yaml.into()), ..named(model) }
+    BuildOptions {
+        config: ConfigChoice::Yaml(yaml.into()),
+        ..named(model)
+    }
 }
 
 /// GPU of each worker in describe order (None = no GPU), checked against `gpu` and `gpuUsage`.
@@ -28,9 +31,16 @@ fn describe_gpus(s: &TestServer, model: &str) -> Vec<Option<u64>> {
         .map(|w| {
             let usage = w["gpuUsage"].as_str().expect("gpuUsage");
             let id = usage.strip_prefix("gpuId::").map(|rest| {
-                rest.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).expect("gpu id in gpuUsage")
+                rest.split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .expect("gpu id in gpuUsage")
             });
-            assert_eq!(w["gpu"].as_bool(), Some(id.is_some()), "{model}: gpu flag vs gpuUsage {usage:?}");
+            assert_eq!(
+                w["gpu"].as_bool(),
+                Some(id.is_some()),
+                "{model}: gpu flag vs gpuUsage {usage:?}"
+            );
             if id.is_none() {
                 assert_eq!(usage, "N/A");
             }
@@ -44,14 +54,18 @@ fn handler_gpus(s: &TestServer, model: &str) -> BTreeMap<u64, Value> {
     let pids: Vec<u64> = s.worker_pids(model).into_iter().map(u64::from).collect();
     let mut seen = BTreeMap::new();
     let mut asked = 0;
-    wait_for(Duration::from_secs(60), &format!("every worker of {model} to answer"), || {
-        let r = s.predict_json(model, &json!({"n": asked}));
-        asked += 1;
-        assert_eq!(r.status, 200, "{}", r.text());
-        let v = r.handler_json();
-        seen.insert(v["pid"].as_u64().expect("pid"), v);
-        pids.iter().all(|p| seen.contains_key(p)).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(60),
+        &format!("every worker of {model} to answer"),
+        || {
+            let r = s.predict_json(model, &json!({"n": asked}));
+            asked += 1;
+            assert_eq!(r.status, 200, "{}", r.text());
+            let v = r.handler_json();
+            seen.insert(v["pid"].as_u64().expect("pid"), v);
+            pids.iter().all(|p| seen.contains_key(p)).then_some(())
+        },
+    );
     seen
 }
 
@@ -62,16 +76,26 @@ fn check(s: &TestServer, model: &str, want: &[Option<u64>]) -> BTreeMap<u64, Val
     let by_pid = handler_gpus(s, model);
     for (pid, gpu) in s.worker_pids(model).into_iter().zip(want) {
         let report = &by_pid[&u64::from(pid)];
-        assert_eq!(report["gpu_id"].as_u64(), *gpu, "{model}: worker {pid} sees {report}");
+        assert_eq!(
+            report["gpu_id"].as_u64(),
+            *gpu,
+            "{model}: worker {pid} sees {report}"
+        );
         if gpu.is_none() {
-            assert_eq!(report["gpu_id"], Value::Null, "on CPU gpu_id is None, not -1");
+            assert_eq!(
+                report["gpu_id"],
+                Value::Null,
+                "on CPU gpu_id is None, not -1"
+            );
         }
     }
     by_pid
 }
 
 fn register(s: &TestServer, model: &str, workers: u32) {
-    s.register_ok(&format!("url={model}.mar&initial_workers={workers}&synchronous=true"));
+    s.register_ok(&format!(
+        "url={model}.mar&initial_workers={workers}&synchronous=true"
+    ));
 }
 
 #[test]
@@ -90,7 +114,10 @@ fn round_robin_device_ids_and_cpu_models() {
     register(&s, "gpu_probe_ids", 3);
     check(&s, "gpu_probe_ids", &[Some(2), Some(3), Some(2)]);
     let d = &s.describe("gpu_probe_ids")[0];
-    assert_eq!((d["deviceType"].clone(), d["deviceIds"].clone()), (json!("gpu"), json!([2, 3])));
+    assert_eq!(
+        (d["deviceType"].clone(), d["deviceIds"].clone()),
+        (json!("gpu"), json!([2, 3]))
+    );
     register(&s, "cpu_only", 1);
     check(&s, "cpu_only", &[None]);
     assert_eq!(s.describe("cpu_only")[0]["deviceType"], "cpu");
@@ -100,7 +127,10 @@ fn round_robin_device_ids_and_cpu_models() {
     // An id outside 0..number_of_gpu drops the whole list: the global counter is used.
     register(&s, "bad_ids", 1);
     check(&s, "bad_ids", &[Some(1)]);
-    assert!(s.describe("bad_ids")[0].get("deviceIds").is_none(), "invalid deviceIds are not shown");
+    assert!(
+        s.describe("bad_ids")[0].get("deviceIds").is_none(),
+        "invalid deviceIds are not shown"
+    );
     // Scaling up takes the next global id; scaling down and up again takes later ones.
     s.scale_ok("a", 3);
     check(&s, "a", &[Some(0), Some(1), Some(2)]);
@@ -125,7 +155,10 @@ fn number_of_gpu_caps_visible_devices_and_sets_startup_workers() {
     // default_workers_per_model is 0: start-up models get one worker per GPU.
     let seen = check(&s, "gpu_probe", &[Some(0), Some(1)]);
     for report in seen.values() {
-        assert_eq!(report["cuda_visible_devices"], "3,1,2", "the handler sees the server's CUDA_VISIBLE_DEVICES");
+        assert_eq!(
+            report["cuda_visible_devices"], "3,1,2",
+            "the handler sees the server's CUDA_VISIBLE_DEVICES"
+        );
     }
     register(&s, "more", 3);
     check(&s, "more", &[Some(0), Some(1), Some(0)]);
@@ -140,13 +173,19 @@ fn no_gpus_means_cpu_everywhere() {
     let s = ServerOptions::default()
         .prop("simulated_gpus", "0")
         .fixture("gpu_probe")
-        .fixture_with("gpu_probe", probe("wants_gpu", "deviceType: gpu\ndeviceIds: [0]\n"))
+        .fixture_with(
+            "gpu_probe",
+            probe("wants_gpu", "deviceType: gpu\ndeviceIds: [0]\n"),
+        )
         .start();
     register(&s, "gpu_probe", 2);
     check(&s, "gpu_probe", &[None, None]);
     register(&s, "wants_gpu", 1);
     check(&s, "wants_gpu", &[None]);
     let d = &s.describe("wants_gpu")[0];
-    assert_eq!(d["deviceType"], "cpu", "deviceType gpu with no GPU resolves to cpu");
+    assert_eq!(
+        d["deviceType"], "cpu",
+        "deviceType gpu with no GPU resolves to cpu"
+    );
     assert!(d.get("deviceIds").is_none());
 }

@@ -16,8 +16,16 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 enum Step {
-    Register { workers: u32, sync: bool },
-    Scale { min: u32, extra: u32, sync: bool, with_version: bool },
+    Register {
+        workers: u32,
+        sync: bool,
+    },
+    Scale {
+        min: u32,
+        extra: u32,
+        sync: bool,
+        with_version: bool,
+    },
     Unregister,
 }
 
@@ -57,7 +65,14 @@ impl Run<'_> {
 
     fn not_found(&self, r: &Reply) {
         let (code, kind, message) = r.error();
-        assert_eq!((code, kind.as_str(), message), (404, "ModelNotFoundException", format!("Model not found: {}", self.name)));
+        assert_eq!(
+            (code, kind.as_str(), message),
+            (
+                404,
+                "ModelNotFoundException",
+                format!("Model not found: {}", self.name)
+            )
+        );
     }
 
     /// Describe once every worker is READY (async steps need the wait; sync ones must already be).
@@ -68,15 +83,29 @@ impl Run<'_> {
             let all_ready = ws.iter().all(|w| w["status"] == "READY");
             let parsed: Vec<Worker> = ws
                 .iter()
-                .filter_map(|w| Some(Worker { id: w["id"].as_str()?.parse().ok()?, pid: w["pid"].as_u64()? as u32 }))
+                .filter_map(|w| {
+                    Some(Worker {
+                        id: w["id"].as_str()?.parse().ok()?,
+                        pid: w["pid"].as_u64()? as u32,
+                    })
+                })
                 .collect();
-            let mm = (d["minWorkers"].as_u64().expect("min") as u32, d["maxWorkers"].as_u64().expect("max") as u32);
+            let mm = (
+                d["minWorkers"].as_u64().expect("min") as u32,
+                d["maxWorkers"].as_u64().expect("max") as u32,
+            );
             (all_ready && parsed.len() == ws.len() && ws.len() == want).then_some((parsed, mm))
         };
         if sync {
-            read().unwrap_or_else(|| panic!("after a synchronous step: {}", self.s.describe(&self.name)))
+            read().unwrap_or_else(|| {
+                panic!("after a synchronous step: {}", self.s.describe(&self.name))
+            })
         } else {
-            wait_for(Duration::from_secs(60), "asynchronous workers to be READY", read)
+            wait_for(
+                Duration::from_secs(60),
+                "asynchronous workers to be READY",
+                read,
+            )
         }
     }
 
@@ -88,13 +117,24 @@ impl Run<'_> {
         };
         match (step, model.as_ref()) {
             (Step::Register { .. }, Some(_)) => {
-                let r = self.s.register(&format!("url=echo.mar&model_name={}", self.name));
+                let r = self
+                    .s
+                    .register(&format!("url=echo.mar&model_name={}", self.name));
                 let (code, kind, message) = r.error();
                 assert_eq!((code, kind.as_str()), (409, "ConflictStatusException"));
-                assert_eq!(message, format!("Model version 1.0 is already registered for model {}", self.name));
+                assert_eq!(
+                    message,
+                    format!(
+                        "Model version 1.0 is already registered for model {}",
+                        self.name
+                    )
+                );
             }
             (Step::Register { workers, sync }, None) => {
-                let r = self.s.register(&format!("url=echo.mar&model_name={}&initial_workers={workers}&synchronous={sync}", self.name));
+                let r = self.s.register(&format!(
+                    "url=echo.mar&model_name={}&initial_workers={workers}&synchronous={sync}",
+                    self.name
+                ));
                 let n = &self.name;
                 match (workers, sync) {
                     (0, _) => self.status(&r, 200, &format!("Model \"{n}\" Version: 1.0 registered with 0 initial workers. Use scale workers API to add workers for the model.")),
@@ -104,16 +144,37 @@ impl Run<'_> {
                 *model = Some((Vec::new(), (*workers, *workers)));
             }
             (Step::Scale { .. }, None) => {
-                let r = self.s.mgmt("PUT", &format!("/models/{}?min_worker=1", self.name));
+                let r = self
+                    .s
+                    .mgmt("PUT", &format!("/models/{}?min_worker=1", self.name));
                 self.not_found(&r);
             }
-            (Step::Scale { min, extra, sync, with_version }, Some(_)) => {
-                let path = if *with_version { format!("{}/1.0", self.name) } else { self.name.clone() };
+            (
+                Step::Scale {
+                    min,
+                    extra,
+                    sync,
+                    with_version,
+                },
+                Some(_),
+            ) => {
+                let path = if *with_version {
+                    format!("{}/1.0", self.name)
+                } else {
+                    self.name.clone()
+                };
                 let max = min + extra;
-                let r = self.s.mgmt("PUT", &format!("/models/{path}?min_worker={min}&max_worker={max}&synchronous={sync}"));
+                let r = self.s.mgmt(
+                    "PUT",
+                    &format!("/models/{path}?min_worker={min}&max_worker={max}&synchronous={sync}"),
+                );
                 if *sync {
                     let version = if *with_version { ", version: 1.0" } else { "" };
-                    self.status(&r, 200, &format!("Workers scaled to {min} for model: {}{version}", self.name));
+                    self.status(
+                        &r,
+                        200,
+                        &format!("Workers scaled to {min} for model: {}{version}", self.name),
+                    );
                 } else {
                     self.status(&r, 202, "Processing worker updates...");
                 }
@@ -125,7 +186,9 @@ impl Run<'_> {
                 }
                 model.as_mut().expect("registered").1 = (*min, max);
             }
-            (Step::Unregister, None) => self.not_found(&self.s.mgmt("DELETE", &format!("/models/{}", self.name))),
+            (Step::Unregister, None) => {
+                self.not_found(&self.s.mgmt("DELETE", &format!("/models/{}", self.name)))
+            }
             (Step::Unregister, Some((ws, _))) => {
                 let pids: Vec<u32> = ws.iter().map(|w| w.pid).collect();
                 let r = self.s.mgmt("DELETE", &format!("/models/{}", self.name));
@@ -150,7 +213,11 @@ impl Run<'_> {
         let want = kept.len().max(*min as usize);
         let (got, mm) = self.workers(want, sync);
         assert_eq!(mm, (*min, *max), "minWorkers/maxWorkers");
-        assert_eq!(&got[..kept.len()], &kept[..], "kept workers keep their ids, pids and order");
+        assert_eq!(
+            &got[..kept.len()],
+            &kept[..],
+            "kept workers keep their ids, pids and order"
+        );
         let mut last = self.max_id;
         for w in &got[kept.len()..] {
             assert!(w.id > last, "new worker id {} after {last}: {got:?}", w.id);
@@ -159,7 +226,10 @@ impl Run<'_> {
         self.max_id = self.max_id.max(last);
         let mut pids: Vec<u32> = got.iter().map(|w| w.pid).collect();
         for pid in &pids {
-            assert!(procs::is_worker_of(*pid, &self.dir), "pid {pid} is not a live ts-worker of this server");
+            assert!(
+                procs::is_worker_of(*pid, &self.dir),
+                "pid {pid} is not a live ts-worker of this server"
+            );
             assert!(!self.retired.contains(pid), "pid {pid} was retired");
         }
         pids.sort_unstable();
@@ -173,7 +243,10 @@ impl Run<'_> {
         } else {
             assert_eq!(r.status, 200, "{}", r.text());
             let pid = r.handler_json()["pid"].as_u64().expect("pid") as u32;
-            assert!(kept.iter().any(|w| w.pid == pid), "served by {pid}, not one of {kept:?}");
+            assert!(
+                kept.iter().any(|w| w.pid == pid),
+                "served by {pid}, not one of {kept:?}"
+            );
         }
     }
 }
@@ -184,10 +257,16 @@ fn register_scale_unregister_sequences_match_the_model() {
     let dir = s.dir().display().to_string();
     let cases = AtomicUsize::new(0);
     let max_id = std::sync::Mutex::new(8999u32);
-    let config = Config { cases: 16, max_shrink_iters: 16, failure_persistence: None, ..Config::default() };
+    let config = Config {
+        cases: 16,
+        max_shrink_iters: 16,
+        failure_persistence: None,
+        ..Config::default()
+    };
     let mut runner = TestRunner::new(config);
     // A register first (steps on an unknown model are cheap 404s and also occur later).
-    let first = (0u32..=2, any::<bool>()).prop_map(|(workers, sync)| Step::Register { workers, sync });
+    let first =
+        (0u32..=2, any::<bool>()).prop_map(|(workers, sync)| Step::Register { workers, sync });
     let sequences = (first, proptest::collection::vec(step(), 1..=7)).prop_map(|(f, mut rest)| {
         rest.insert(0, f);
         rest
@@ -195,7 +274,13 @@ fn register_scale_unregister_sequences_match_the_model() {
     let result = runner.run(&sequences, |steps| {
         let n = cases.fetch_add(1, Ordering::SeqCst);
         let mut max = max_id.lock().unwrap_or_else(|p| p.into_inner());
-        let mut run = Run { s: &s, name: format!("m{n}"), dir: dir.clone(), max_id: *max, retired: Vec::new() };
+        let mut run = Run {
+            s: &s,
+            name: format!("m{n}"),
+            dir: dir.clone(),
+            max_id: *max,
+            retired: Vec::new(),
+        };
         let mut model: Model = None;
         for step in &steps {
             run.apply(&mut model, step);
@@ -209,7 +294,11 @@ fn register_scale_unregister_sequences_match_the_model() {
     if let Err(e) = result {
         panic!("{e}");
     }
-    assert!(s.worker_processes().is_empty(), "every case unregistered its model: {:?}", s.worker_processes());
+    assert!(
+        s.worker_processes().is_empty(),
+        "every case unregistered its model: {:?}",
+        s.worker_processes()
+    );
     // Shutdown with workers running: none may outlive the server.
     s.register_ok("url=echo.mar&model_name=last&initial_workers=2&synchronous=true");
     assert_eq!(s.worker_processes().len(), 2);
@@ -234,14 +323,27 @@ fn scaling_under_load_answers_every_request_once() {
             .map(|c| {
                 let (url, done, stop) = (&url, &done, &stop);
                 scope.spawn(move || {
-                    let client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build().expect("client");
+                    let client = reqwest::blocking::Client::builder()
+                        .no_proxy()
+                        .timeout(Duration::from_secs(120))
+                        .build()
+                        .expect("client");
                     let mut out = Vec::new();
                     let mut i = 0;
                     while !stop.load(Ordering::SeqCst) {
                         let tag = format!("c{c}-{i}");
                         i += 1;
-                        let r = client.post(url).json(&json!({"tag": tag, "sleep": 0.05})).send().expect("an answer");
-                        let id = r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                        let r = client
+                            .post(url)
+                            .json(&json!({"tag": tag, "sleep": 0.05}))
+                            .send()
+                            .expect("an answer");
+                        let id = r
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string();
                         out.push((tag, r.status().as_u16(), id, r.text().unwrap_or_default()));
                         done.fetch_add(1, Ordering::SeqCst);
                     }
@@ -251,7 +353,9 @@ fn scaling_under_load_answers_every_request_once() {
             .collect();
         let progress = |n: usize| {
             let target = done.load(Ordering::SeqCst) + n;
-            wait_for(Duration::from_secs(60), "requests to complete", || (done.load(Ordering::SeqCst) >= target).then_some(()));
+            wait_for(Duration::from_secs(60), "requests to complete", || {
+                (done.load(Ordering::SeqCst) >= target).then_some(())
+            });
         };
         progress(6);
         for min in [1, 2, 0, 3, 1] {
@@ -259,12 +363,18 @@ fn scaling_under_load_answers_every_request_once() {
             progress(6);
         }
         stop.store(true, Ordering::SeqCst);
-        clients.into_iter().flat_map(|c| c.join().expect("client")).collect()
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().expect("client"))
+            .collect()
     });
     let mut seen_ids = std::collections::BTreeSet::new();
     let (mut ok, mut died, mut none) = (0, 0, 0);
     for (tag, status, id, body) in &answers {
-        assert!(seen_ids.insert(id.clone()), "request id {id} answered twice");
+        assert!(
+            seen_ids.insert(id.clone()),
+            "request id {id} answered twice"
+        );
         match status {
             200 => {
                 let v: serde_json::Value = serde_json::from_str(body).expect("report");
@@ -273,7 +383,12 @@ fn scaling_under_load_answers_every_request_once() {
                 ok += 1;
             }
             500 => {
-                assert_eq!(serde_json::from_str::<serde_json::Value>(body).ok(), Some(json!({"code": 500, "type": "InternalServerException", "message": "Worker died."})));
+                assert_eq!(
+                    serde_json::from_str::<serde_json::Value>(body).ok(),
+                    Some(
+                        json!({"code": 500, "type": "InternalServerException", "message": "Worker died."})
+                    )
+                );
                 died += 1;
             }
             503 => {

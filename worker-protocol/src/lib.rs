@@ -58,7 +58,11 @@ pub enum ProtocolError {
     #[error("empty frame body")]
     Empty,
     #[error("invalid value {value} for {field} at offset {offset}")]
-    InvalidValue { field: &'static str, value: u64, offset: usize },
+    InvalidValue {
+        field: &'static str,
+        value: u64,
+        offset: usize,
+    },
     #[error("string field at offset {offset} is not valid UTF-8")]
     InvalidUtf8 { offset: usize },
     #[error("{0} trailing byte(s) after the frame")]
@@ -267,7 +271,11 @@ impl Frame {
                 }
             }
             Frame::Intermediate(r) | Frame::PredictReply(r) => {
-                w.u8(if matches!(self, Frame::Intermediate(_)) { tag::INTERMEDIATE } else { tag::PREDICT_REPLY });
+                w.u8(if matches!(self, Frame::Intermediate(_)) {
+                    tag::INTERMEDIATE
+                } else {
+                    tag::PREDICT_REPLY
+                });
                 w.u64(r.batch_id);
                 w.u16(r.code);
                 w.str(&r.message);
@@ -345,11 +353,23 @@ impl Frame {
                     let np = r.count()?;
                     let mut params = Vec::with_capacity(np);
                     for _ in 0..np {
-                        params.push(Param { name: r.string()?, content_type: r.string()?, value: r.bytes()?.to_vec() });
+                        params.push(Param {
+                            name: r.string()?,
+                            content_type: r.string()?,
+                            value: r.bytes()?.to_vec(),
+                        });
                     }
-                    requests.push(Request { request_id, headers, params });
+                    requests.push(Request {
+                        request_id,
+                        headers,
+                        params,
+                    });
                 }
-                Frame::Predict(PredictRequest { batch_id, kind, requests })
+                Frame::Predict(PredictRequest {
+                    batch_id,
+                    kind,
+                    requests,
+                })
             }
             tag::PREDICT_REPLY | tag::INTERMEDIATE => {
                 let batch_id = r.u64()?;
@@ -369,11 +389,29 @@ impl Frame {
                     };
                     let headers = r.pairs()?;
                     let body = r.bytes()?.to_vec();
-                    responses.push(Response { request_id, status, phrase, content_type, headers, body });
+                    responses.push(Response {
+                        request_id,
+                        status,
+                        phrase,
+                        content_type,
+                        headers,
+                        body,
+                    });
                 }
                 let metrics = r.metrics()?;
-                let reply = PredictReply { batch_id, code, message, detail, responses, metrics };
-                if t == tag::INTERMEDIATE { Frame::Intermediate(reply) } else { Frame::PredictReply(reply) }
+                let reply = PredictReply {
+                    batch_id,
+                    code,
+                    message,
+                    detail,
+                    responses,
+                    metrics,
+                };
+                if t == tag::INTERMEDIATE {
+                    Frame::Intermediate(reply)
+                } else {
+                    Frame::PredictReply(reply)
+                }
             }
             other => return Err(ProtocolError::UnknownTag(other)),
         };
@@ -388,7 +426,10 @@ impl Frame {
 pub fn body_len(prefix: [u8; 4], max: u32) -> Result<usize, ProtocolError> {
     let len = u32::from_le_bytes(prefix);
     if len > max {
-        return Err(ProtocolError::TooLarge { len: len.into(), max: max.into() });
+        return Err(ProtocolError::TooLarge {
+            len: len.into(),
+            max: max.into(),
+        });
     }
     Ok(len as usize)
 }
@@ -401,7 +442,12 @@ pub fn read_frame<R: std::io::Read>(r: &mut R, max: u32) -> Result<Option<Frame>
     while got < 4 {
         match r.read(&mut prefix[got..]) {
             Ok(0) if got == 0 => return Ok(None),
-            Ok(0) => return Err(ProtocolError::Truncated { offset: got, needed: 4 - got }),
+            Ok(0) => {
+                return Err(ProtocolError::Truncated {
+                    offset: got,
+                    needed: 4 - got,
+                });
+            }
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
@@ -489,7 +535,10 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
         let rest = self.buf.len() - self.pos;
         if rest < n {
-            return Err(ProtocolError::Truncated { offset: self.pos, needed: n - rest });
+            return Err(ProtocolError::Truncated {
+                offset: self.pos,
+                needed: n - rest,
+            });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -501,7 +550,11 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
     fn invalid(&self, field: &'static str, value: u64) -> ProtocolError {
-        ProtocolError::InvalidValue { field, value, offset: self.pos.saturating_sub(1) }
+        ProtocolError::InvalidValue {
+            field,
+            value,
+            offset: self.pos.saturating_sub(1),
+        }
     }
     fn u8(&mut self) -> Result<u8, ProtocolError> {
         Ok(self.take(1)?[0])
@@ -531,7 +584,10 @@ impl<'a> Reader<'a> {
         let n = self.u32()? as usize;
         let rest = self.buf.len() - self.pos;
         if n > rest {
-            return Err(ProtocolError::Truncated { offset: self.pos, needed: n - rest });
+            return Err(ProtocolError::Truncated {
+                offset: self.pos,
+                needed: n - rest,
+            });
         }
         Ok(n)
     }
@@ -542,7 +598,9 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Result<String, ProtocolError> {
         let offset = self.pos;
         let b = self.bytes()?;
-        std::str::from_utf8(b).map(str::to_owned).map_err(|_| ProtocolError::InvalidUtf8 { offset })
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| ProtocolError::InvalidUtf8 { offset })
     }
     fn opt_u32(&mut self) -> Result<Option<u32>, ProtocolError> {
         match self.u8()? {
@@ -573,7 +631,13 @@ impl<'a> Reader<'a> {
             };
             let value = self.f64()?;
             let dimensions = self.pairs()?;
-            v.push(Metric { name, unit, kind, value, dimensions });
+            v.push(Metric {
+                name,
+                unit,
+                kind,
+                value,
+                dimensions,
+            });
         }
         Ok(v)
     }

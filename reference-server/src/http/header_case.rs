@@ -50,7 +50,14 @@ impl Listener for CaseListener {
                     // Small JSON answers must not wait for Nagle.
                     let _ = stream.set_nodelay(true);
                     let names = ConnNames::default();
-                    return (CaseStream { inner: stream, scanner: Scanner::new(names.clone()), names }, addr);
+                    return (
+                        CaseStream {
+                            inner: stream,
+                            scanner: Scanner::new(names.clone()),
+                            names,
+                        },
+                        addr,
+                    );
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
@@ -72,7 +79,11 @@ pub struct CaseStream {
 }
 
 impl AsyncRead for CaseStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = res {
@@ -84,7 +95,11 @@ impl AsyncRead for CaseStream {
 }
 
 impl AsyncWrite for CaseStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -127,7 +142,14 @@ struct Scanner {
 
 impl Scanner {
     fn new(out: ConnNames) -> Scanner {
-        Scanner { state: State::RequestLine, line: Vec::new(), names: Vec::new(), content_length: None, chunked: false, out }
+        Scanner {
+            state: State::RequestLine,
+            line: Vec::new(),
+            names: Vec::new(),
+            content_length: None,
+            chunked: false,
+            out,
+        }
     }
 
     fn feed(&mut self, mut data: &[u8]) {
@@ -194,10 +216,14 @@ impl Scanner {
                     return;
                 };
                 let name = String::from_utf8_lossy(&line[..colon]).trim().to_string();
-                let value = String::from_utf8_lossy(&line[colon + 1..]).trim().to_ascii_lowercase();
+                let value = String::from_utf8_lossy(&line[colon + 1..])
+                    .trim()
+                    .to_ascii_lowercase();
                 if name.eq_ignore_ascii_case("content-length") {
                     self.content_length = value.parse().ok();
-                } else if name.eq_ignore_ascii_case("transfer-encoding") && value.contains("chunked") {
+                } else if name.eq_ignore_ascii_case("transfer-encoding")
+                    && value.contains("chunked")
+                {
                     self.chunked = true;
                 }
                 self.names.push(name);
@@ -272,6 +298,9 @@ mod tests {
 
     #[test]
     fn garbage_stops_the_scanner() {
-        assert_eq!(scan(&[b"GET / HTTP/1.1\r\nno colon here\r\nA: b\r\n\r\n"]), Vec::<Vec<String>>::new());
+        assert_eq!(
+            scan(&[b"GET / HTTP/1.1\r\nno colon here\r\nA: b\r\n\r\n"]),
+            Vec::<Vec<String>>::new()
+        );
     }
 }

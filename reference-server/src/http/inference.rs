@@ -2,9 +2,9 @@
 //! SageMaker routes, and KServe v1/v2 routes.
 
 use super::error::ApiError;
+use super::openapi;
 use super::request::{body_params, header_pairs, query_pairs, read_body};
 use super::response::json_response;
-use super::openapi;
 use crate::job::JobEvent;
 use crate::server::Server;
 use axum::body::Body;
@@ -27,14 +27,23 @@ struct Target<'a> {
     with_query: bool,
 }
 
-pub async fn handle(server: &Arc<Server>, req: Request, segs: &[&str], request_id: &str) -> Result<Response, ApiError> {
+pub async fn handle(
+    server: &Arc<Server>,
+    req: Request,
+    segs: &[&str],
+    request_id: &str,
+) -> Result<Response, ApiError> {
     match segs[1] {
         "ping" => Ok(ping(server).await),
         "predictions" | "explanations" => {
             if segs.len() < 3 {
                 return Err(ApiError::ResourceNotFound);
             }
-            let url_path = if segs.len() > 4 { segs[4..].join("/") } else { String::new() };
+            let url_path = if segs.len() > 4 {
+                segs[4..].join("/")
+            } else {
+                String::new()
+            };
             let t = Target {
                 model: segs[2],
                 version: segs.get(3).copied(),
@@ -45,13 +54,17 @@ pub async fn handle(server: &Arc<Server>, req: Request, segs: &[&str], request_i
             predict(server, req, t, request_id).await
         }
         "invocations" | "models" => {
-            let ok = (segs.len() == 2 && segs[1] == "invocations") || (segs.len() == 4 && segs[3] == "invoke");
+            let ok = (segs.len() == 2 && segs[1] == "invocations")
+                || (segs.len() == 4 && segs[3] == "invoke");
             if !ok {
                 return Err(ApiError::ResourceNotFound);
             }
             let query = query_pairs(req.uri().query());
             let named = if segs[1] == "invocations" {
-                query.iter().find(|(k, _)| k == "model_name").map(|(_, v)| v.clone())
+                query
+                    .iter()
+                    .find(|(k, _)| k == "model_name")
+                    .map(|(_, v)| v.clone())
             } else {
                 Some(segs[2].to_string())
             };
@@ -59,13 +72,26 @@ pub async fn handle(server: &Arc<Server>, req: Request, segs: &[&str], request_i
                 Some(n) => n,
                 None => match startup_single(server) {
                     Some(n) => n,
-                    None => return Err(ApiError::BadRequest("Parameter model_name is required.".into())),
+                    None => {
+                        return Err(ApiError::BadRequest(
+                            "Parameter model_name is required.".into(),
+                        ));
+                    }
                 },
             };
-            let t = Target { model: &name, version: None, explain: None, url_path: None, with_query: true };
+            let t = Target {
+                model: &name,
+                version: None,
+                explain: None,
+                url_path: None,
+                with_query: true,
+            };
             predict(server, req, t, request_id).await
         }
-        "v1" if segs.len() == 4 && segs[2] == "models" && (segs[3].contains(":predict") || segs[3].contains(":explain")) => {
+        "v1" if segs.len() == 4
+            && segs[2] == "models"
+            && (segs[3].contains(":predict") || segs[3].contains(":explain")) =>
+        {
             let model = segs[3].split(':').next().unwrap_or("");
             let t = Target {
                 model,
@@ -76,9 +102,18 @@ pub async fn handle(server: &Arc<Server>, req: Request, segs: &[&str], request_i
             };
             predict(server, req, t, request_id).await
         }
-        "v2" if segs.len() == 5 && segs[2] == "models" && (segs[4] == "infer" || segs[4] == "explain") => {
+        "v2" if segs.len() == 5
+            && segs[2] == "models"
+            && (segs[4] == "infer" || segs[4] == "explain") =>
+        {
             let model = segs[3].split(':').next().unwrap_or("");
-            let t = Target { model, version: None, explain: Some(segs[4] == "explain"), url_path: None, with_query: false };
+            let t = Target {
+                model,
+                version: None,
+                explain: Some(segs[4] == "explain"),
+                url_path: None,
+                with_query: false,
+            };
             predict(server, req, t, request_id).await
         }
         _ => {
@@ -88,7 +123,13 @@ pub async fn handle(server: &Arc<Server>, req: Request, segs: &[&str], request_i
                 4 if segs[3] == "predict" => (segs[1], Some(segs[2])),
                 _ => return Err(ApiError::ResourceNotFound),
             };
-            let t = Target { model, version, explain: None, url_path: None, with_query: true };
+            let t = Target {
+                model,
+                version,
+                explain: None,
+                url_path: None,
+                with_query: true,
+            };
             predict(server, req, t, request_id).await
         }
     }
@@ -96,7 +137,12 @@ pub async fn handle(server: &Arc<Server>, req: Request, segs: &[&str], request_i
 
 /// The only model loaded at start-up, for SageMaker routes without a model name.
 fn startup_single(server: &Server) -> Option<String> {
-    let startup: Vec<_> = server.registry.defaults().into_iter().filter(|m| m.loaded_at_startup).collect();
+    let startup: Vec<_> = server
+        .registry
+        .defaults()
+        .into_iter()
+        .filter(|m| m.loaded_at_startup)
+        .collect();
     (startup.len() == 1).then(|| startup[0].name().to_string())
 }
 
@@ -108,11 +154,20 @@ async fn ping(server: &Server) -> Response {
             break;
         }
     }
-    let (code, text) = if healthy { (200, "Healthy") } else { (500, "Unhealthy") };
+    let (code, text) = if healthy {
+        (200, "Healthy")
+    } else {
+        (500, "Unhealthy")
+    };
     json_response(code, &serde_json::json!({ "status": text }))
 }
 
-async fn predict(server: &Arc<Server>, req: Request, t: Target<'_>, request_id: &str) -> Result<Response, ApiError> {
+async fn predict(
+    server: &Arc<Server>,
+    req: Request,
+    t: Target<'_>,
+    request_id: &str,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let body = read_body(body, server.config.max_request_size).await?;
@@ -130,11 +185,19 @@ async fn predict(server: &Arc<Server>, req: Request, t: Target<'_>, request_id: 
     let mut params: Vec<Param> = Vec::new();
     if t.with_query {
         for (k, v) in query_pairs(parts.uri.query()) {
-            params.push(Param { name: k, content_type: String::new(), value: v.into_bytes() });
+            params.push(Param {
+                name: k,
+                content_type: String::new(),
+                value: v.into_bytes(),
+            });
         }
     }
     params.extend(body_params(&parts.headers, body).await?);
-    let request = worker_protocol::Request { request_id: request_id.to_string(), headers, params };
+    let request = worker_protocol::Request {
+        request_id: request_id.to_string(),
+        headers,
+        params,
+    };
 
     let (_mv, mut rx) = server.submit(t.model, t.version, BatchKind::Predict, request)?;
     let first = rx.recv().await;
@@ -148,30 +211,40 @@ async fn predict(server: &Arc<Server>, req: Request, t: Target<'_>, request_id: 
         Ok(r) => r.status().as_u16(),
         Err(e) => e.status(),
     };
-    server.metrics.inference_done(t.model, t.version, status, started.elapsed());
+    server
+        .metrics
+        .inference_done(t.model, t.version, status, started.elapsed());
     resp
 }
 
 /// Turns a handler's response into HTTP. With `stream`, more chunks follow (chunked encoding).
-fn worker_response(r: worker_protocol::Response, stream: Option<tokio::sync::mpsc::UnboundedReceiver<JobEvent>>) -> Response {
+fn worker_response(
+    r: worker_protocol::Response,
+    stream: Option<tokio::sync::mpsc::UnboundedReceiver<JobEvent>>,
+) -> Response {
     let body = match stream {
         None => Body::from(r.body),
         Some(rx) => {
             let first = Some(bytes::Bytes::from(r.body));
-            let chunks = futures_util::stream::unfold((Some(rx), first), |(rx, first)| async move {
-                if let Some(b) = first {
-                    return Some((Ok::<_, std::io::Error>(b), (rx, None)));
-                }
-                let mut rx = rx?;
-                match rx.recv().await? {
-                    JobEvent::Chunk(c) => Some((Ok(bytes::Bytes::from(c.body)), (Some(rx), None))),
-                    JobEvent::Done(Ok(c)) => Some((Ok(bytes::Bytes::from(c.body)), (None, None))),
-                    JobEvent::Done(Err(e)) => {
-                        tracing::error!("streamed response ended early: {e}");
-                        None
+            let chunks =
+                futures_util::stream::unfold((Some(rx), first), |(rx, first)| async move {
+                    if let Some(b) = first {
+                        return Some((Ok::<_, std::io::Error>(b), (rx, None)));
                     }
-                }
-            });
+                    let mut rx = rx?;
+                    match rx.recv().await? {
+                        JobEvent::Chunk(c) => {
+                            Some((Ok(bytes::Bytes::from(c.body)), (Some(rx), None)))
+                        }
+                        JobEvent::Done(Ok(c)) => {
+                            Some((Ok(bytes::Bytes::from(c.body)), (None, None)))
+                        }
+                        JobEvent::Done(Err(e)) => {
+                            tracing::error!("streamed response ended early: {e}");
+                            None
+                        }
+                    }
+                });
             Body::from_stream(chunks)
         }
     };
@@ -192,7 +265,10 @@ fn worker_response(r: worker_protocol::Response, stream: Option<tokio::sync::mps
         if k.eq_ignore_ascii_case("ts_stream_next") {
             continue;
         }
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
             h.insert(name, value);
         }
     }

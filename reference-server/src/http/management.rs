@@ -22,7 +22,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use worker_protocol::BatchKind;
 
-pub async fn handle(server: &Arc<Server>, req: Request, segs: &[&str], request_id: &str) -> Result<Response, ApiError> {
+pub async fn handle(
+    server: &Arc<Server>,
+    req: Request,
+    segs: &[&str],
+    request_id: &str,
+) -> Result<Response, ApiError> {
     let method = req.method().clone();
     let model_api = server.config.enable_model_api;
     // /v1/models/{m}: KServe v1 readiness
@@ -32,7 +37,10 @@ pub async fn handle(server: &Arc<Server>, req: Request, segs: &[&str], request_i
         }
         let name = segs[3].split(':').next().unwrap_or("");
         let mv = server.registry.get(name, None)?;
-        return Ok(json_response(200, &json!({ "name": name, "ready": mv.has_workers() })));
+        return Ok(json_response(
+            200,
+            &json!({ "name": name, "ready": mv.has_workers() }),
+        ));
     }
     let is_models = (2..=4).contains(&segs.len()) && segs[1] == "models";
     let is_set_default = segs.len() == 5 && segs[4] == "set-default";
@@ -43,7 +51,12 @@ pub async fn handle(server: &Arc<Server>, req: Request, segs: &[&str], request_i
         return Err(ApiError::ResourceNotFound);
     }
     let query = query_pairs(req.uri().query());
-    let q = |k: &str| query.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
+    let q = |k: &str| {
+        query
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.as_str())
+    };
     if segs.len() < 3 {
         return match method {
             Method::GET => Ok(list(server, q("limit"), q("next_page_token"))),
@@ -69,9 +82,13 @@ pub async fn handle(server: &Arc<Server>, req: Request, segs: &[&str], request_i
             let max = int_param(q("max_worker")).or(min);
             let version = version.or_else(|| q("model_version"));
             let sync = parse_bool(q("synchronous"));
-            Ok(status_response(&server.scale(name, version, min, max, sync).await?))
+            Ok(status_response(
+                &server.scale(name, version, min, max, sync).await?,
+            ))
         }
-        Method::DELETE if model_api => Ok(status_response(&server.unregister(name, version).await?)),
+        Method::DELETE if model_api => {
+            Ok(status_response(&server.unregister(name, version).await?))
+        }
         Method::OPTIONS => {
             let mv = server.registry.get(name, version)?;
             Ok(json_response(200, &openapi::model_management_api(&mv)))
@@ -110,18 +127,36 @@ fn list(server: &Server, limit: Option<&str>, token: Option<&str>) -> Response {
     json_response(200, &Value::Object(body))
 }
 
-async fn register(server: &Arc<Server>, req: Request, query: &[(String, String)]) -> Result<Response, ApiError> {
+async fn register(
+    server: &Arc<Server>,
+    req: Request,
+    query: &[(String, String)],
+) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let fields: Vec<(String, Value)> = if mime_type(&parts.headers).eq_ignore_ascii_case("application/json") {
-        let body = read_body(body, server.config.max_request_size).await?;
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(m)) => m.into_iter().collect(),
-            Ok(_) | Err(_) => return Err(ApiError::BadRequest("Invalid JSON in the register request body".into())),
-        }
-    } else {
-        query.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
+    let fields: Vec<(String, Value)> =
+        if mime_type(&parts.headers).eq_ignore_ascii_case("application/json") {
+            let body = read_body(body, server.config.max_request_size).await?;
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(m)) => m.into_iter().collect(),
+                Ok(_) | Err(_) => {
+                    return Err(ApiError::BadRequest(
+                        "Invalid JSON in the register request body".into(),
+                    ));
+                }
+            }
+        } else {
+            query
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect()
+        };
+    let get = |k: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v)
     };
-    let get = |k: &str| fields.iter().rev().find(|(name, _)| name == k).map(|(_, v)| v);
     let text = |k: &str| {
         get(k).and_then(|v| match v {
             Value::String(s) => Some(s.clone()),
@@ -160,7 +195,11 @@ async fn register(server: &Arc<Server>, req: Request, query: &[(String, String)]
     Ok(status_response(&server.register(params, false).await?))
 }
 
-async fn describe(server: &Server, name: &str, version: Option<&str>) -> Result<Response, ApiError> {
+async fn describe(
+    server: &Server,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Response, ApiError> {
     let versions = if version == Some("all") {
         server.registry.versions(name)?
     } else {
@@ -184,10 +223,16 @@ async fn describe_customized(
 ) -> Result<Response, ApiError> {
     let mut headers = header_pairs(req.headers(), req.extensions());
     headers.push(("describe".into(), "True".into()));
-    let request = worker_protocol::Request { request_id: request_id.to_string(), headers, params: Vec::new() };
+    let request = worker_protocol::Request {
+        request_id: request_id.to_string(),
+        headers,
+        params: Vec::new(),
+    };
     let (mv, mut rx) = match server.submit(name, version, BatchKind::Describe, request) {
         Ok(ok) => ok,
-        Err(crate::lifecycle::SubmitError::NoWorker { .. }) => return Err(ApiError::no_worker_describe(name)),
+        Err(crate::lifecycle::SubmitError::NoWorker { .. }) => {
+            return Err(ApiError::no_worker_describe(name));
+        }
         Err(e) => return Err(e.into()),
     };
     let mut last = None;
@@ -224,14 +269,30 @@ async fn describe_one(server: &Server, mv: &Arc<ModelVersion>, customized: Optio
     for v in mv.views().await {
         let mut w = serde_json::Map::new();
         w.insert("id".into(), Value::String(v.id.to_string()));
-        w.insert("startTime".into(), Value::String(v.start_time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()));
-        w.insert("status".into(), Value::String(if v.state == State::Ready { "READY" } else { "UNLOADING" }.into()));
+        w.insert(
+            "startTime".into(),
+            Value::String(v.start_time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+        );
+        w.insert(
+            "status".into(),
+            Value::String(
+                if v.state == State::Ready {
+                    "READY"
+                } else {
+                    "UNLOADING"
+                }
+                .into(),
+            ),
+        );
         w.insert("memoryUsage".into(), json!(v.pid.map_or(0, rss_bytes)));
         if let Some(pid) = v.pid {
             w.insert("pid".into(), json!(pid));
         }
         w.insert("gpu".into(), Value::Bool(v.gpu_id.is_some()));
-        w.insert("gpuUsage".into(), Value::String(server.gpus.usage(v.gpu_id)));
+        w.insert(
+            "gpuUsage".into(),
+            Value::String(server.gpus.usage(v.gpu_id)),
+        );
         workers.push(Value::Object(w));
     }
     let mut d = serde_json::Map::new();
@@ -263,7 +324,10 @@ async fn describe_one(server: &Server, mv: &Arc<ModelVersion>, customized: Optio
     put("sequenceMaxIdleMSec", json!(s.sequence_max_idle_msec));
     put("sequenceTimeoutMSec", json!(s.sequence_timeout_msec));
     put("maxNumSequence", json!(s.max_num_sequence));
-    put("maxSequenceJobQueueSize", json!(s.max_sequence_job_queue_size));
+    put(
+        "maxSequenceJobQueueSize",
+        json!(s.max_sequence_job_queue_size),
+    );
     put("loadedAtStartup", json!(mv.loaded_at_startup));
     put("workers", Value::Array(workers));
     let queue = &mv.spec.queue;
@@ -278,7 +342,12 @@ async fn describe_one(server: &Server, mv: &Arc<ModelVersion>, customized: Optio
 }
 
 /// `/token?type=management|inference`: rotates a key, authorized by the API key.
-pub fn token(_server: &Server, tokens: &Tokens, header: Option<&str>, query: Option<&str>) -> Response {
+pub fn token(
+    _server: &Server,
+    tokens: &Tokens,
+    header: Option<&str>,
+    query: Option<&str>,
+) -> Response {
     let failed = || {
         ApiError::InvalidKey(
             "Token Authentication failed. Token either incorrect, expired, or not provided correctly".into(),
@@ -289,7 +358,11 @@ pub fn token(_server: &Server, tokens: &Tokens, header: Option<&str>, query: Opt
     if !tokens.check(header, TokenKind::Api) {
         return failed();
     }
-    let kind = match query_pairs(query).iter().find(|(k, _)| k == "type").map(|(_, v)| v.as_str()) {
+    let kind = match query_pairs(query)
+        .iter()
+        .find(|(k, _)| k == "type")
+        .map(|(_, v)| v.as_str())
+    {
         Some("management") => TokenKind::Management,
         Some("inference") => TokenKind::Inference,
         _ => return failed(),
@@ -297,8 +370,10 @@ pub fn token(_server: &Server, tokens: &Tokens, header: Option<&str>, query: Opt
     match tokens.rotate(kind) {
         Ok(()) => {
             let mut resp = Response::new(axum::body::Body::from("\n"));
-            resp.headers_mut()
-                .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+            resp.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            );
             resp
         }
         Err(e) => {

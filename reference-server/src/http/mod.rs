@@ -42,12 +42,18 @@ pub struct Listeners {
 pub async fn bind(server: &Server) -> Result<Listeners, StartError> {
     let c = &server.config;
     let bind = |what: &'static str, addr| async move {
-        TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { what, addr, source })
     };
     Ok(Listeners {
         inference: bind("inference", c.inference_address).await?,
         management: bind("management", c.management_address).await?,
-        metrics: if c.enable_metrics_api { Some(bind("metrics", c.metrics_address).await?) } else { None },
+        metrics: if c.enable_metrics_api {
+            Some(bind("metrics", c.metrics_address).await?)
+        } else {
+            None
+        },
     })
 }
 
@@ -64,13 +70,17 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut tasks = Vec::new();
-    let mut apis = vec![(listeners.inference, Api::Inference), (listeners.management, Api::Management)];
+    let mut apis = vec![
+        (listeners.inference, Api::Inference),
+        (listeners.management, Api::Management),
+    ];
     if let Some(m) = listeners.metrics {
         apis.push((m, Api::Metrics));
     }
     for (listener, api) in apis {
         let mut rx = tx.subscribe();
-        let app = router(server.clone(), api).into_make_service_with_connect_info::<header_case::ConnNames>();
+        let app = router(server.clone(), api)
+            .into_make_service_with_connect_info::<header_case::ConnNames>();
         tasks.push(tokio::spawn(async move {
             axum::serve(header_case::CaseListener(listener), app)
                 .with_graceful_shutdown(async move {
@@ -109,7 +119,10 @@ pub fn decode_path(raw: &str) -> String {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            )
         {
             out.push((hi * 16 + lo) as u8);
             i += 3;
@@ -128,7 +141,8 @@ async fn dispatch(State((server, api)): State<(Arc<Server>, Api)>, mut req: Requ
         .get::<axum::extract::ConnectInfo<header_case::ConnNames>>()
         .and_then(|c| c.0.take_names());
     if let Some(names) = names {
-        req.extensions_mut().insert(header_case::OriginalNames(names));
+        req.extensions_mut()
+            .insert(header_case::OriginalNames(names));
     }
     let span = tracing::info_span!("request", id = %request_id, api = ?api, method = %req.method(), path = %req.uri().path());
     async move {
@@ -137,7 +151,11 @@ async fn dispatch(State((server, api)): State<(Arc<Server>, Api)>, mut req: Requ
         response::finish(&mut resp, &request_id);
         let status = resp.status().as_u16();
         server.metrics.http_status(status);
-        tracing::debug!(status, micros = started.elapsed().as_micros() as u64, "answered");
+        tracing::debug!(
+            status,
+            micros = started.elapsed().as_micros() as u64,
+            "answered"
+        );
         resp
     }
     .instrument(span)
@@ -155,12 +173,18 @@ async fn route(server: &Arc<Server>, api: Api, req: Request, request_id: &str) -
         return ApiError::MethodNotAllowed.into_response();
     }
     if let Some(tokens) = &server.tokens {
-        let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+        let header = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
         match api {
             Api::Inference if !tokens.check(header, TokenKind::Inference) => {
                 return ApiError::InvalidKey(error::TOKEN_TEXT.into()).into_response();
             }
-            Api::Management if path.contains("/token") || req.uri().query().is_some_and(|q| q.contains("/token")) => {
+            Api::Management
+                if path.contains("/token")
+                    || req.uri().query().is_some_and(|q| q.contains("/token")) =>
+            {
                 return management::token(server, tokens, header, req.uri().query());
             }
             Api::Management if !tokens.check(header, TokenKind::Management) => {
@@ -187,14 +211,23 @@ mod tests {
         assert_eq!(segments(""), Vec::<&str>::new());
         assert_eq!(segments("/ping"), ["", "ping"]);
         assert_eq!(segments("/models/"), ["", "models"]);
-        assert_eq!(segments("/predictions/m/1.0/a/b"), ["", "predictions", "m", "1.0", "a", "b"]);
+        assert_eq!(
+            segments("/predictions/m/1.0/a/b"),
+            ["", "predictions", "m", "1.0", "a", "b"]
+        );
     }
 
     #[test]
     fn paths_are_percent_decoded() {
         use super::decode_path;
-        assert_eq!(decode_path("/predictions/my%20model"), "/predictions/my model");
-        assert_eq!(decode_path("/predictions/ech%6F/1.0"), "/predictions/echo/1.0");
+        assert_eq!(
+            decode_path("/predictions/my%20model"),
+            "/predictions/my model"
+        );
+        assert_eq!(
+            decode_path("/predictions/ech%6F/1.0"),
+            "/predictions/echo/1.0"
+        );
         assert_eq!(decode_path("/a+b/%E2%9C%93"), "/a+b/\u{2713}");
         assert_eq!(decode_path("/bad%zz/%4"), "/bad%zz/%4");
     }

@@ -28,7 +28,11 @@ fn document(title: &str, paths: Value) -> Value {
     })
 }
 
-const ERR: [(&str, &str); 3] = [("400", "Bad request"), ("404", "Not found"), ("500", "Internal server error")];
+const ERR: [(&str, &str); 3] = [
+    ("400", "Bad request"),
+    ("404", "Not found"),
+    ("500", "Internal server error"),
+];
 
 pub fn describe_api(api: Api) -> axum::response::Response {
     let doc = match api {
@@ -43,27 +47,74 @@ pub fn describe_api(api: Api) -> axum::response::Response {
 }
 
 fn predict_ops(summary: &str) -> Value {
-    let p = [("model_name", "path", "model name", true), ("model_version", "path", "version (optional)", false)];
-    let r = [("200", "handler output"), ("404", "model not found"), ("503", "no worker or queue full"), ("507", "out of resources")];
+    let p = [
+        ("model_name", "path", "model name", true),
+        ("model_version", "path", "version (optional)", false),
+    ];
+    let r = [
+        ("200", "handler output"),
+        ("404", "model not found"),
+        ("503", "no worker or queue full"),
+        ("507", "out of resources"),
+    ];
     json!({ "post": op(summary, &p, &r), "put": op(summary, &p, &r), "get": op(summary, &p, &r) })
 }
 
 fn inference_doc() -> Value {
     let mut paths = serde_json::Map::new();
-    paths.insert("/".into(), json!({ "options": op("This API description", &[], &[("200", "OpenAPI document")]) }));
-    paths.insert("/api-description".into(), json!({ "get": op("This API description", &[], &[("200", "OpenAPI document")]) }));
+    paths.insert(
+        "/".into(),
+        json!({ "options": op("This API description", &[], &[("200", "OpenAPI document")]) }),
+    );
+    paths.insert(
+        "/api-description".into(),
+        json!({ "get": op("This API description", &[], &[("200", "OpenAPI document")]) }),
+    );
     paths.insert("/ping".into(), json!({ "get": op("Health: Healthy when every model has its minimum healthy workers", &[], &[("200", "Healthy"), ("500", "Unhealthy")]) }));
-    paths.insert("/predictions/{model_name}".into(), predict_ops("Run the model's handler on the request"));
-    paths.insert("/predictions/{model_name}/{model_version}".into(), predict_ops("Run a given version's handler"));
-    paths.insert("/explanations/{model_name}".into(), predict_ops("Ask the handler for an explanation (header explain: True)"));
-    paths.insert("/explanations/{model_name}/{model_version}".into(), predict_ops("Explanation from a given version"));
-    paths.insert("/v1/models/{model_name}:predict".into(), predict_ops("KServe v1 predict"));
-    paths.insert("/v1/models/{model_name}:explain".into(), predict_ops("KServe v1 explain"));
-    paths.insert("/v2/models/{model_name}/infer".into(), predict_ops("KServe v2 infer"));
-    paths.insert("/v2/models/{model_name}/explain".into(), predict_ops("KServe v2 explain"));
-    paths.insert("/{model_name}/predict".into(), predict_ops("Legacy predict (query parameters reach the handler)"));
-    paths.insert("/invocations".into(), predict_ops("SageMaker invocations (?model_name=)"));
-    paths.insert("/models/{model_name}/invoke".into(), predict_ops("SageMaker invoke"));
+    paths.insert(
+        "/predictions/{model_name}".into(),
+        predict_ops("Run the model's handler on the request"),
+    );
+    paths.insert(
+        "/predictions/{model_name}/{model_version}".into(),
+        predict_ops("Run a given version's handler"),
+    );
+    paths.insert(
+        "/explanations/{model_name}".into(),
+        predict_ops("Ask the handler for an explanation (header explain: True)"),
+    );
+    paths.insert(
+        "/explanations/{model_name}/{model_version}".into(),
+        predict_ops("Explanation from a given version"),
+    );
+    paths.insert(
+        "/v1/models/{model_name}:predict".into(),
+        predict_ops("KServe v1 predict"),
+    );
+    paths.insert(
+        "/v1/models/{model_name}:explain".into(),
+        predict_ops("KServe v1 explain"),
+    );
+    paths.insert(
+        "/v2/models/{model_name}/infer".into(),
+        predict_ops("KServe v2 infer"),
+    );
+    paths.insert(
+        "/v2/models/{model_name}/explain".into(),
+        predict_ops("KServe v2 explain"),
+    );
+    paths.insert(
+        "/{model_name}/predict".into(),
+        predict_ops("Legacy predict (query parameters reach the handler)"),
+    );
+    paths.insert(
+        "/invocations".into(),
+        predict_ops("SageMaker invocations (?model_name=)"),
+    );
+    paths.insert(
+        "/models/{model_name}/invoke".into(),
+        predict_ops("SageMaker invoke"),
+    );
     document("TorchServe Inference API", Value::Object(paths))
 }
 
@@ -71,25 +122,78 @@ fn management_doc() -> Value {
     let name = ("model_name", "path", "model name", true);
     let version = ("model_version", "path", "model version", true);
     let register = [
-        ("url", "query", "archive in the model store, folder, or allowed URL", true),
-        ("model_name", "query", "overrides the manifest's name", false),
-        ("handler", "query", "overrides the manifest's handler", false),
+        (
+            "url",
+            "query",
+            "archive in the model store, folder, or allowed URL",
+            true,
+        ),
+        (
+            "model_name",
+            "query",
+            "overrides the manifest's name",
+            false,
+        ),
+        (
+            "handler",
+            "query",
+            "overrides the manifest's handler",
+            false,
+        ),
         ("runtime", "query", "python, python3 or LSP", false),
-        ("batch_size", "query", "maximum requests per handler call", false),
-        ("max_batch_delay", "query", "ms to wait for a batch to fill", false),
-        ("initial_workers", "query", "workers to start (default default_workers_per_model)", false),
-        ("synchronous", "query", "wait for the workers (default true)", false),
-        ("response_timeout", "query", "s per worker round trip", false),
+        (
+            "batch_size",
+            "query",
+            "maximum requests per handler call",
+            false,
+        ),
+        (
+            "max_batch_delay",
+            "query",
+            "ms to wait for a batch to fill",
+            false,
+        ),
+        (
+            "initial_workers",
+            "query",
+            "workers to start (default default_workers_per_model)",
+            false,
+        ),
+        (
+            "synchronous",
+            "query",
+            "wait for the workers (default true)",
+            false,
+        ),
+        (
+            "response_timeout",
+            "query",
+            "s per worker round trip",
+            false,
+        ),
         ("startup_timeout", "query", "s to load the model", false),
     ];
     let scale = [
         name,
         ("min_worker", "query", "workers to keep (default 1)", false),
-        ("max_worker", "query", "upper bound (default min_worker)", false),
-        ("synchronous", "query", "wait for the workers (default false)", false),
+        (
+            "max_worker",
+            "query",
+            "upper bound (default min_worker)",
+            false,
+        ),
+        (
+            "synchronous",
+            "query",
+            "wait for the workers (default false)",
+            false,
+        ),
     ];
     let mut paths = serde_json::Map::new();
-    paths.insert("/".into(), json!({ "options": op("This API description", &[], &[("200", "OpenAPI document")]) }));
+    paths.insert(
+        "/".into(),
+        json!({ "options": op("This API description", &[], &[("200", "OpenAPI document")]) }),
+    );
     paths.insert(
         "/models".into(),
         json!({
@@ -117,7 +221,10 @@ fn management_doc() -> Value {
         "/models/{model_name}/{model_version}/set-default".into(),
         json!({ "put": op("Make a version the default", &[name, version], &[("200", "updated"), ERR[1]]) }),
     );
-    paths.insert("/v1/models/{model_name}".into(), json!({ "get": op("KServe v1 readiness", &[name], &[("200", "readiness"), ERR[1]]) }));
+    paths.insert(
+        "/v1/models/{model_name}".into(),
+        json!({ "get": op("KServe v1 readiness", &[name], &[("200", "readiness"), ERR[1]]) }),
+    );
     paths.insert(
         "/token".into(),
         json!({ "get": op("Rotate a key (token authorization on; API key)", &[("type", "query", "management or inference", true)], &[("200", "rotated"), ("400", "bad key or type")]) }),
@@ -127,12 +234,22 @@ fn management_doc() -> Value {
 
 pub fn model_inference_api(mv: &ModelVersion) -> Value {
     let mut paths = serde_json::Map::new();
-    paths.insert(format!("/predictions/{}", mv.name()), predict_ops(&format!("Predictions from model {}", mv.name())));
+    paths.insert(
+        format!("/predictions/{}", mv.name()),
+        predict_ops(&format!("Predictions from model {}", mv.name())),
+    );
     paths.insert(
         format!("/predictions/{}/{}", mv.name(), mv.version()),
-        predict_ops(&format!("Predictions from model {} version {}", mv.name(), mv.version())),
+        predict_ops(&format!(
+            "Predictions from model {} version {}",
+            mv.name(),
+            mv.version()
+        )),
     );
-    document(&format!("Inference API of model {}", mv.name()), Value::Object(paths))
+    document(
+        &format!("Inference API of model {}", mv.name()),
+        Value::Object(paths),
+    )
 }
 
 pub fn model_management_api(mv: &ModelVersion) -> Value {

@@ -12,7 +12,10 @@ pub fn json_response(code: u16, value: &serde_json::Value) -> Response {
     text.push('\n');
     let mut resp = Response::new(Body::from(text));
     *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -28,8 +31,14 @@ pub fn finish(resp: &mut Response, request_id: &str) {
         h.insert("x-request-id", v);
     }
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache; no-store, must-revalidate, private"));
-    h.insert(header::EXPIRES, HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache; no-store, must-revalidate, private"),
+    );
+    h.insert(
+        header::EXPIRES,
+        HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"),
+    );
     let close = resp.status().as_u16() >= 400;
     resp.headers_mut().insert(
         header::CONNECTION,

@@ -15,7 +15,12 @@ pub struct Connection {
 impl Connection {
     pub fn new(stream: UnixStream, max_frame: u32) -> Connection {
         let (r, w) = stream.into_split();
-        Connection { reader: BufReader::with_capacity(64 * 1024, r), writer: w, max_frame, buf: Vec::new() }
+        Connection {
+            reader: BufReader::with_capacity(64 * 1024, r),
+            writer: w,
+            max_frame,
+            buf: Vec::new(),
+        }
     }
 
     /// Writes one frame (one `write_all`, so a frame is never interleaved).

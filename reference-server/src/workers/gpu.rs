@@ -32,15 +32,29 @@ impl Gpus {
                 let all: Vec<(u32, String)> = (0..n).map(|i| (i, format!("SIM-{i}"))).collect();
                 (filter_visible(&all, visible.as_deref()), true)
             }
-            None => (filter_visible(&nvidia_smi_list(), visible.as_deref()), false),
+            None => (
+                filter_visible(&nvidia_smi_list(), visible.as_deref()),
+                false,
+            ),
         };
-        let count = number_of_gpu.map_or(physical.len() as u32, |cap| cap.min(physical.len() as u32));
-        Gpus { physical, count, simulated: simulated_flag, next: Mutex::new(0) }
+        let count =
+            number_of_gpu.map_or(physical.len() as u32, |cap| cap.min(physical.len() as u32));
+        Gpus {
+            physical,
+            count,
+            simulated: simulated_flag,
+            next: Mutex::new(0),
+        }
     }
 
     /// No GPUs (tests).
     pub fn none() -> Gpus {
-        Gpus { physical: Vec::new(), count: 0, simulated: false, next: Mutex::new(0) }
+        Gpus {
+            physical: Vec::new(),
+            count: 0,
+            simulated: false,
+            next: Mutex::new(0),
+        }
     }
 
     pub fn count(&self) -> u32 {
@@ -78,14 +92,21 @@ impl Gpus {
 
     /// TorchServe's gpuUsage text for a worker's GPU.
     pub fn usage(&self, gpu_id: Option<u32>) -> String {
-        let Some(id) = gpu_id else { return "N/A".into() };
+        let Some(id) = gpu_id else {
+            return "N/A".into();
+        };
         if self.simulated {
             return format!("gpuId::{id} simulated");
         }
-        let Some(phys) = self.physical.get(id as usize) else { return "N/A".into() };
+        let Some(phys) = self.physical.get(id as usize) else {
+            return "N/A".into();
+        };
         let out = Command::new("nvidia-smi")
             .args(["-i", &phys.to_string()])
-            .args(["--query-gpu=utilization.gpu,utilization.memory,memory.used", "--format=csv,noheader,nounits"])
+            .args([
+                "--query-gpu=utilization.gpu,utilization.memory,memory.used",
+                "--format=csv,noheader,nounits",
+            ])
             .output();
         match out {
             Ok(o) if o.status.success() => {
@@ -107,7 +128,10 @@ impl Gpus {
 
 /// `(index, uuid)` of every GPU nvidia-smi reports; empty when it is absent or fails.
 fn nvidia_smi_list() -> Vec<(u32, String)> {
-    let Ok(out) = Command::new("nvidia-smi").args(["--query-gpu=index,uuid", "--format=csv,noheader"]).output() else {
+    let Ok(out) = Command::new("nvidia-smi")
+        .args(["--query-gpu=index,uuid", "--format=csv,noheader"])
+        .output()
+    else {
         return Vec::new();
     };
     if !out.status.success() {
@@ -125,7 +149,9 @@ fn nvidia_smi_list() -> Vec<(u32, String)> {
 /// Applies CUDA_VISIBLE_DEVICES (indices or UUID prefixes, in the order given; CUDA stops at the
 /// first entry it cannot resolve). Returns the physical indices, in logical order.
 fn filter_visible(all: &[(u32, String)], visible: Option<&str>) -> Vec<u32> {
-    let Some(visible) = visible else { return all.iter().map(|(i, _)| *i).collect() };
+    let Some(visible) = visible else {
+        return all.iter().map(|(i, _)| *i).collect();
+    };
     let mut out = Vec::new();
     for entry in visible.split(',').map(str::trim) {
         let found = if let Ok(idx) = entry.parse::<i64>() {
@@ -157,13 +183,22 @@ mod tests {
         assert_eq!(filter_visible(&gpus(4), Some("1,3")), vec![1, 3]);
         assert_eq!(filter_visible(&gpus(4), Some("")), Vec::<u32>::new());
         assert_eq!(filter_visible(&gpus(4), Some("-1")), Vec::<u32>::new());
-        assert_eq!(filter_visible(&gpus(4), Some("2,9,1")), vec![2], "CUDA stops at an invalid id");
+        assert_eq!(
+            filter_visible(&gpus(4), Some("2,9,1")),
+            vec![2],
+            "CUDA stops at an invalid id"
+        );
         assert_eq!(filter_visible(&gpus(4), Some("GPU-3")), vec![3]);
     }
 
     #[test]
     fn round_robin_starts_at_zero_and_wraps() {
-        let g = Gpus { physical: vec![0, 1, 2], count: 3, simulated: true, next: Mutex::new(0) };
+        let g = Gpus {
+            physical: vec![0, 1, 2],
+            count: 3,
+            simulated: true,
+            next: Mutex::new(0),
+        };
         let ids: Vec<_> = (0..5).map(|_| g.next_global().unwrap()).collect();
         assert_eq!(ids, [0, 1, 2, 0, 1]);
         assert_eq!(Gpus::none().next_global(), None);
@@ -171,7 +206,12 @@ mod tests {
 
     #[test]
     fn device_ids_rules() {
-        let g = Gpus { physical: vec![0, 1, 2, 3], count: 4, simulated: true, next: Mutex::new(0) };
+        let g = Gpus {
+            physical: vec![0, 1, 2, 3],
+            count: 4,
+            simulated: true,
+            next: Mutex::new(0),
+        };
         assert_eq!(g.valid_device_ids(Some(&[2, 3])), Some(vec![2, 3]));
         assert_eq!(g.valid_device_ids(Some(&[2, 4])), None);
         assert_eq!(g.valid_device_ids(Some(&[-1])), None);

@@ -26,7 +26,11 @@ pub enum Stream {
 /// A parsed worker output line.
 #[derive(Debug, PartialEq)]
 pub enum LogLine {
-    Structured { level: String, logger: String, message: String },
+    Structured {
+        level: String,
+        logger: String,
+        message: String,
+    },
     Plain(String),
 }
 
@@ -41,7 +45,11 @@ pub fn parse_line(line: &str) -> LogLine {
     if let Some(json) = line.strip_prefix('\u{1e}')
         && let Ok(r) = serde_json::from_str::<Record>(json)
     {
-        return LogLine::Structured { level: r.level, logger: r.logger, message: r.message };
+        return LogLine::Structured {
+            level: r.level,
+            logger: r.logger,
+            message: r.message,
+        };
     }
     LogLine::Plain(line.to_string())
 }
@@ -75,17 +83,29 @@ pub async fn forward<R: AsyncRead + Unpin>(
 fn emit(line: &LogLine, stream: Stream, t: &Tags) {
     let (model, version, worker, pid) = (&t.model, &t.version, t.worker, t.pid);
     match line {
-        LogLine::Structured { level, logger, message } => match level.as_str() {
+        LogLine::Structured {
+            level,
+            logger,
+            message,
+        } => match level.as_str() {
             "CRITICAL" | "ERROR" => {
                 tracing::error!(target: "worker", model, version, worker, pid, logger, "{message}")
             }
-            "WARNING" | "WARN" => tracing::warn!(target: "worker", model, version, worker, pid, logger, "{message}"),
-            "DEBUG" => tracing::debug!(target: "worker", model, version, worker, pid, logger, "{message}"),
+            "WARNING" | "WARN" => {
+                tracing::warn!(target: "worker", model, version, worker, pid, logger, "{message}")
+            }
+            "DEBUG" => {
+                tracing::debug!(target: "worker", model, version, worker, pid, logger, "{message}")
+            }
             _ => tracing::info!(target: "worker", model, version, worker, pid, logger, "{message}"),
         },
         LogLine::Plain(text) => match stream {
-            Stream::Stdout => tracing::info!(target: "worker", model, version, worker, pid, stream = "stdout", "{text}"),
-            Stream::Stderr => tracing::warn!(target: "worker", model, version, worker, pid, stream = "stderr", "{text}"),
+            Stream::Stdout => {
+                tracing::info!(target: "worker", model, version, worker, pid, stream = "stdout", "{text}")
+            }
+            Stream::Stderr => {
+                tracing::warn!(target: "worker", model, version, worker, pid, stream = "stderr", "{text}")
+            }
         },
     }
 }
@@ -98,9 +118,16 @@ mod tests {
     fn structured_and_plain_lines() {
         assert_eq!(
             parse_line("\u{1e}{\"level\":\"INFO\",\"logger\":\"h\",\"message\":\"a\\nb\"}"),
-            LogLine::Structured { level: "INFO".into(), logger: "h".into(), message: "a\nb".into() }
+            LogLine::Structured {
+                level: "INFO".into(),
+                logger: "h".into(),
+                message: "a\nb".into()
+            }
         );
         assert_eq!(parse_line("hello"), LogLine::Plain("hello".into()));
-        assert_eq!(parse_line("\u{1e}{broken"), LogLine::Plain("\u{1e}{broken".into()));
+        assert_eq!(
+            parse_line("\u{1e}{broken"),
+            LogLine::Plain("\u{1e}{broken".into())
+        );
     }
 }

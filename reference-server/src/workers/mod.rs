@@ -20,7 +20,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum WorkerError {
     #[error("cannot start worker binary {binary}: {source}")]
-    Spawn { binary: PathBuf, source: std::io::Error },
+    Spawn {
+        binary: PathBuf,
+        source: std::io::Error,
+    },
     #[error("worker socket: {0}")]
     Socket(std::io::Error),
     #[error("worker exited during start-up ({status}){}", tail_suffix(.stderr_tail))]
@@ -33,11 +36,19 @@ pub enum WorkerError {
     Unexpected(String),
     /// the handler failed to load; `detail` holds the Python traceback
     #[error("{message}")]
-    LoadFailed { code: u16, message: String, detail: String },
+    LoadFailed {
+        code: u16,
+        message: String,
+        detail: String,
+    },
 }
 
 fn tail_suffix(tail: &str) -> String {
-    if tail.is_empty() { String::new() } else { format!(": {tail}") }
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(": {tail}")
+    }
 }
 
 impl From<worker_protocol::ProtocolError> for WorkerError {
@@ -60,7 +71,9 @@ impl WorkerError {
     pub fn detail(&self) -> Option<&str> {
         match self {
             WorkerError::LoadFailed { detail, .. } if !detail.is_empty() => Some(detail),
-            WorkerError::ExitedEarly { stderr_tail, .. } if !stderr_tail.is_empty() => Some(stderr_tail),
+            WorkerError::ExitedEarly { stderr_tail, .. } if !stderr_tail.is_empty() => {
+                Some(stderr_tail)
+            }
             _ => None,
         }
     }
@@ -98,4 +111,6 @@ pub struct ModelSpec {
 }
 
 /// TorchServe's restart back-off in seconds (WorkerThread.BACK_OFF); the first retry uses index 1.
-pub const BACK_OFF: [u64; 18] = [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 1597];
+pub const BACK_OFF: [u64; 18] = [
+    0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 1597,
+];

@@ -44,11 +44,17 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    pub async fn start(spec: &SpawnSpec<'_>, timeout: Duration) -> Result<WorkerProcess, WorkerError> {
-        let sock = spec.run_dir.join(format!("w{}-{}.sock", spec.worker_id, spec.generation));
+    pub async fn start(
+        spec: &SpawnSpec<'_>,
+        timeout: Duration,
+    ) -> Result<WorkerProcess, WorkerError> {
+        let sock = spec
+            .run_dir
+            .join(format!("w{}-{}.sock", spec.worker_id, spec.generation));
         let _ = std::fs::remove_file(&sock);
         let listener = UnixListener::bind(&sock).map_err(WorkerError::Socket)?;
-        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).map_err(WorkerError::Socket)?;
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
+            .map_err(WorkerError::Socket)?;
         let result = Self::spawn_and_connect(spec, &sock, listener, timeout).await;
         // Connected (or failed): the path is no longer needed.
         let _ = std::fs::remove_file(&sock);
@@ -78,7 +84,14 @@ impl WorkerProcess {
             .current_dir(spec.model_dir)
             .env("PYTHONPATH", python_path.join(":"))
             .env("PYTHONUNBUFFERED", "1")
-            .env("TS_DECODE_INPUT_REQUEST", if spec.decode_input_request { "true" } else { "false" })
+            .env(
+                "TS_DECODE_INPUT_REQUEST",
+                if spec.decode_input_request {
+                    "true"
+                } else {
+                    "false"
+                },
+            )
             .env("TSRS_WORKER_ID", spec.worker_id.to_string())
             .env("TSRS_MODEL_NAME", spec.model_name)
             .stdin(Stdio::null())
@@ -89,9 +102,10 @@ impl WorkerProcess {
             .process_group(0)
             .kill_on_drop(true);
         let oom_kills_at_start = oom_kill_count();
-        let mut child = cmd
-            .spawn()
-            .map_err(|source| WorkerError::Spawn { binary: spec.binary.to_path_buf(), source })?;
+        let mut child = cmd.spawn().map_err(|source| WorkerError::Spawn {
+            binary: spec.binary.to_path_buf(),
+            source,
+        })?;
         let pid = child.id().unwrap_or(0);
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         let tags = logs::Tags {
@@ -104,7 +118,12 @@ impl WorkerProcess {
             tokio::spawn(logs::forward(out, logs::Stream::Stdout, tags.clone(), None));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(logs::forward(err, logs::Stream::Stderr, tags, Some(stderr_tail.clone())));
+            tokio::spawn(logs::forward(
+                err,
+                logs::Stream::Stderr,
+                tags,
+                Some(stderr_tail.clone()),
+            ));
         }
 
         let deadline = tokio::time::Instant::now() + timeout;
@@ -127,16 +146,29 @@ impl WorkerProcess {
         };
         let hello = match first {
             Ok(Frame::Hello(h)) => h,
-            Ok(other) => return Err(WorkerError::Unexpected(format!("{other:?}").chars().take(200).collect())),
+            Ok(other) => {
+                return Err(WorkerError::Unexpected(
+                    format!("{other:?}").chars().take(200).collect(),
+                ));
+            }
             Err(e) => return Err(WorkerError::Protocol(e)),
         };
         if hello.version != PROTOCOL_VERSION {
-            return Err(WorkerError::Protocol(worker_protocol::ProtocolError::VersionMismatch {
-                worker: hello.version,
-                server: PROTOCOL_VERSION,
-            }));
+            return Err(WorkerError::Protocol(
+                worker_protocol::ProtocolError::VersionMismatch {
+                    worker: hello.version,
+                    server: PROTOCOL_VERSION,
+                },
+            ));
         }
-        Ok(WorkerProcess { child, pid, conn, hello, stderr_tail, oom_kills_at_start })
+        Ok(WorkerProcess {
+            child,
+            pid,
+            conn,
+            hello,
+            stderr_tail,
+            oom_kills_at_start,
+        })
     }
 }
 
@@ -146,9 +178,14 @@ async fn early_exit(
 ) -> WorkerError {
     // Give the stderr reader a moment to drain what the process wrote just before exiting.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let lines: Vec<String> = tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+    let lines: Vec<String> = tail
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default();
     WorkerError::ExitedEarly {
-        status: status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+        status: status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|e| e.to_string()),
         stderr_tail: lines.join("\n"),
     }
 }
@@ -157,16 +194,28 @@ async fn early_exit(
 pub fn oom_kill_count() -> Option<u64> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let events = std::fs::read_to_string(format!("/sys/fs/cgroup{}/memory.events", path.trim_end_matches('/')))
-        .or_else(|_| std::fs::read_to_string("/sys/fs/cgroup/memory.events"))
-        .ok()?;
-    events.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|v| v.trim().parse().ok())
+    let events = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup{}/memory.events",
+        path.trim_end_matches('/')
+    ))
+    .or_else(|_| std::fs::read_to_string("/sys/fs/cgroup/memory.events"))
+    .ok()?;
+    events
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Resident memory of a process in bytes (what describe reports as memoryUsage).
 pub fn rss_bytes(pid: u32) -> u64 {
-    let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) else { return 0 };
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) else {
+        return 0;
+    };
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * page_size()
 }
 

@@ -66,7 +66,12 @@ pub struct WorkerSlot {
 
 impl WorkerSlot {
     /// Creates the slot and starts its task.
-    pub fn start(id: u32, gpu_id: Option<u32>, env: Arc<WorkerEnv>, spec: Arc<ModelSpec>) -> Arc<WorkerSlot> {
+    pub fn start(
+        id: u32,
+        gpu_id: Option<u32>,
+        env: Arc<WorkerEnv>,
+        spec: Arc<ModelSpec>,
+    ) -> Arc<WorkerSlot> {
         let slot = Arc::new(WorkerSlot {
             id,
             gpu_id,
@@ -94,13 +99,21 @@ impl WorkerSlot {
 
     pub fn view(&self) -> SlotView {
         let s = self.status();
-        SlotView { id: self.id, state: s.state, pid: s.pid, start_time: s.start_time, gpu_id: self.gpu_id }
+        SlotView {
+            id: self.id,
+            state: s.state,
+            pid: s.pid,
+            start_time: s.start_time,
+            gpu_id: self.gpu_id,
+        }
     }
 
     /// TorchServe's isHealthy: never failed, or failing for less than maxRetryTimeoutInSec.
     pub fn is_healthy(&self) -> bool {
         let s = self.status();
-        !s.gave_up && s.failing_since.is_none_or(|t| t.elapsed() < self.max_retry_timeout)
+        !s.gave_up
+            && s.failing_since
+                .is_none_or(|t| t.elapsed() < self.max_retry_timeout)
     }
 
     pub fn is_ready(&self) -> bool {
@@ -116,7 +129,9 @@ impl WorkerSlot {
     /// jobs in flight answer "Worker died."). Returns false on timeout.
     pub async fn join(&self, timeout: Duration) -> bool {
         let handle = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let Some(mut handle) = handle else { return true };
+        let Some(mut handle) = handle else {
+            return true;
+        };
         match tokio::time::timeout(timeout, &mut handle).await {
             Ok(_) => true,
             Err(_) => {
@@ -130,7 +145,10 @@ impl WorkerSlot {
     /// Waits for the first load attempt that ends (success or failure).
     pub async fn wait_loaded(&self) -> Result<(), Arc<WorkerError>> {
         let mut rx = self.load_tx.subscribe();
-        let state = rx.wait_for(|s| !matches!(s, LoadState::Pending)).await.map(|s| s.clone());
+        let state = rx
+            .wait_for(|s| !matches!(s, LoadState::Pending))
+            .await
+            .map(|s| s.clone());
         match state {
             Ok(LoadState::Failed(e)) => Err(e),
             _ => Ok(()),
@@ -185,10 +203,14 @@ async fn run(slot: Arc<WorkerSlot>, env: Arc<WorkerEnv>, spec: Arc<ModelSpec>) {
             Err(e) => {
                 let cause = e.to_string();
                 match e.detail() {
-                    Some(detail) => tracing::error!(model = %spec.name, version = %spec.version, worker = slot.id,
-                        "worker failed to load: {cause}\n{detail}"),
-                    None => tracing::error!(model = %spec.name, version = %spec.version, worker = slot.id,
-                        "worker failed to load: {cause}"),
+                    Some(detail) => {
+                        tracing::error!(model = %spec.name, version = %spec.version, worker = slot.id,
+                        "worker failed to load: {cause}\n{detail}")
+                    }
+                    None => {
+                        tracing::error!(model = %spec.name, version = %spec.version, worker = slot.id,
+                        "worker failed to load: {cause}")
+                    }
                 }
                 slot.load_tx.send_replace(LoadState::Failed(Arc::new(e)));
                 cause
@@ -273,17 +295,29 @@ async fn start_and_load(
     };
     match reply {
         Ok(Frame::LoadReply(r)) if r.code == 200 => {
-            env.metrics.handler_metrics(&spec.name, &spec.version, &r.metrics);
-            env.metrics.worker_load_time(&spec.name, &spec.version, started.elapsed());
+            env.metrics
+                .handler_metrics(&spec.name, &spec.version, &r.metrics);
+            env.metrics
+                .worker_load_time(&spec.name, &spec.version, started.elapsed());
             Ok(proc)
         }
-        Ok(Frame::LoadReply(r)) => Err(WorkerError::LoadFailed { code: r.code, message: r.message, detail: r.detail }),
-        Ok(other) => Err(WorkerError::Unexpected(format!("{other:?}").chars().take(200).collect())),
+        Ok(Frame::LoadReply(r)) => Err(WorkerError::LoadFailed {
+            code: r.code,
+            message: r.message,
+            detail: r.detail,
+        }),
+        Ok(other) => Err(WorkerError::Unexpected(
+            format!("{other:?}").chars().take(200).collect(),
+        )),
         Err(_) => {
             // The socket closed: report what the process said before it died.
             let status = tokio::time::timeout(Duration::from_secs(2), proc.child.wait()).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let tail: Vec<String> = proc.stderr_tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+            let tail: Vec<String> = proc
+                .stderr_tail
+                .lock()
+                .map(|t| t.iter().cloned().collect())
+                .unwrap_or_default();
             Err(WorkerError::ExitedEarly {
                 status: match status {
                     Ok(Ok(s)) => s.to_string(),
@@ -298,7 +332,9 @@ async fn start_and_load(
 /// The largest frame accepted from a worker: a full batch of maximal responses plus framing.
 fn max_frame(env: &WorkerEnv) -> u32 {
     let per = env.max_response_size.saturating_add(64 * 1024);
-    u32::try_from(per.saturating_mul(64)).unwrap_or(u32::MAX).max(worker_protocol::DEFAULT_MAX_FRAME)
+    u32::try_from(per.saturating_mul(64))
+        .unwrap_or(u32::MAX)
+        .max(worker_protocol::DEFAULT_MAX_FRAME)
 }
 
 async fn serve(
@@ -331,17 +367,33 @@ async fn serve(
             .iter_mut()
             .map(|j| {
                 let id = j.request.request_id.clone();
-                std::mem::replace(&mut j.request, Request { request_id: id, headers: Vec::new(), params: Vec::new() })
+                std::mem::replace(
+                    &mut j.request,
+                    Request {
+                        request_id: id,
+                        headers: Vec::new(),
+                        params: Vec::new(),
+                    },
+                )
             })
             .collect();
-        env.metrics.batch_dispatched(&spec.name, &spec.version, &batch);
-        let sent = proc.conn.send(&Frame::Predict(PredictRequest { batch_id, kind, requests })).await;
+        env.metrics
+            .batch_dispatched(&spec.name, &spec.version, &batch);
+        let sent = proc
+            .conn
+            .send(&Frame::Predict(PredictRequest {
+                batch_id,
+                kind,
+                requests,
+            }))
+            .await;
         let started = Instant::now();
         let outcome = match sent {
             Ok(()) => await_reply(env, spec, proc, batch_id, &batch).await,
             Err(e) => Err(format!("cannot send batch: {e}")),
         };
-        env.metrics.worker_thread_time(&spec.name, &spec.version, started.elapsed());
+        env.metrics
+            .worker_thread_time(&spec.name, &spec.version, started.elapsed());
         match outcome {
             Ok(reply) => route(env, spec, batch, reply),
             Err(cause) => {
@@ -378,14 +430,25 @@ async fn await_reply(
             Ok(Frame::Intermediate(r)) if r.batch_id == batch_id => {
                 for resp in r.responses {
                     match index.get(resp.request_id.as_str()) {
-                        Some(&i) if resp.body.len() <= env.max_response_size => batch[i].chunk(resp),
-                        Some(_) => tracing::error!(model = %spec.name, "streamed chunk exceeds max_response_size; dropped"),
-                        None => tracing::error!(model = %spec.name, id = %resp.request_id, "chunk for an unknown request id"),
+                        Some(&i) if resp.body.len() <= env.max_response_size => {
+                            batch[i].chunk(resp)
+                        }
+                        Some(_) => {
+                            tracing::error!(model = %spec.name, "streamed chunk exceeds max_response_size; dropped")
+                        }
+                        None => {
+                            tracing::error!(model = %spec.name, id = %resp.request_id, "chunk for an unknown request id")
+                        }
                     }
                 }
             }
             Ok(Frame::PredictReply(r)) if r.batch_id == batch_id => return Ok(r),
-            Ok(other) => return Err(format!("unexpected frame: {}", format!("{other:?}").chars().take(120).collect::<String>())),
+            Ok(other) => {
+                return Err(format!(
+                    "unexpected frame: {}",
+                    format!("{other:?}").chars().take(120).collect::<String>()
+                ));
+            }
             Err(e) => return Err(format!("connection lost: {e}")),
         }
     }
@@ -393,7 +456,8 @@ async fn await_reply(
 
 /// Delivers a final reply: every job of the batch gets exactly one answer.
 fn route(env: &WorkerEnv, spec: &ModelSpec, batch: Vec<Job>, reply: PredictReply) {
-    env.metrics.handler_metrics(&spec.name, &spec.version, &reply.metrics);
+    env.metrics
+        .handler_metrics(&spec.name, &spec.version, &reply.metrics);
     if reply.code != 200 {
         if reply.detail.is_empty() {
             tracing::warn!(model = %spec.name, version = %spec.version, code = reply.code, "batch failed: {}", reply.message);
@@ -402,12 +466,18 @@ fn route(env: &WorkerEnv, spec: &ModelSpec, batch: Vec<Job>, reply: PredictReply
                 "batch failed: {}\n{}", reply.message, reply.detail);
         }
         for job in batch {
-            job.finish(Err(JobError::Handler { code: reply.code, message: reply.message.clone() }));
+            job.finish(Err(JobError::Handler {
+                code: reply.code,
+                message: reply.message.clone(),
+            }));
         }
         return;
     }
-    let mut by_id: HashMap<String, Response> =
-        reply.responses.into_iter().map(|r| (r.request_id.clone(), r)).collect();
+    let mut by_id: HashMap<String, Response> = reply
+        .responses
+        .into_iter()
+        .map(|r| (r.request_id.clone(), r))
+        .collect();
     for job in batch {
         match by_id.remove(job.id()) {
             Some(resp) if resp.body.len() > env.max_response_size => {
@@ -431,12 +501,19 @@ async fn died_error(proc: &mut WorkerProcess) -> JobError {
     use std::os::unix::process::ExitStatusExt;
     let status = match proc.child.try_wait() {
         Ok(Some(s)) => Some(s),
-        _ => tokio::time::timeout(Duration::from_millis(200), proc.child.wait()).await.ok().and_then(Result::ok),
+        _ => tokio::time::timeout(Duration::from_millis(200), proc.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok),
     };
     let sigkilled = status.is_some_and(|s| s.signal() == Some(9) || s.code() == Some(137));
     // A SIGKILL while the cgroup's OOM-kill counter moved: the kernel killed it for memory.
     let oom = matches!((proc.oom_kills_at_start, oom_kill_count()), (Some(a), Some(b)) if b > a);
-    if sigkilled && oom { JobError::WorkerKilledForMemory } else { JobError::WorkerDied }
+    if sigkilled && oom {
+        JobError::WorkerKilledForMemory
+    } else {
+        JobError::WorkerDied
+    }
 }
 
 async fn end_process(proc: &mut WorkerProcess) {

@@ -14,8 +14,9 @@ pub enum Api {
     Metrics,
 }
 
-pub static UUID: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$").expect("regex"));
+pub static UUID: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$").expect("regex")
+});
 
 pub struct Client {
     inner: reqwest::blocking::Client,
@@ -34,7 +35,11 @@ impl Client {
 
     pub fn request(&self, method: &str, url: &str) -> Req<'_> {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        Req { rb: self.inner.request(m, url), what: format!("{method} {url}"), _client: self }
+        Req {
+            rb: self.inner.request(m, url),
+            what: format!("{method} {url}"),
+            _client: self,
+        }
     }
 }
 
@@ -52,7 +57,10 @@ impl Req<'_> {
 
     /// A JSON body with `Content-Type: application/json`.
     pub fn json(mut self, v: &Value) -> Self {
-        self.rb = self.rb.header("Content-Type", "application/json").body(v.to_string());
+        self.rb = self
+            .rb
+            .header("Content-Type", "application/json")
+            .body(v.to_string());
         self
     }
 
@@ -72,12 +80,24 @@ impl Req<'_> {
 
     /// Sends the request and checks the headers every TorchServe answer carries.
     pub fn send(self) -> Reply {
-        let resp = self.rb.send().unwrap_or_else(|e| panic!("{}: {e}", self.what));
+        let resp = self
+            .rb
+            .send()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.what));
         let status = resp.status().as_u16();
         let reason = resp.status().canonical_reason().map(String::from);
         let headers = resp.headers().clone();
-        let body = resp.bytes().unwrap_or_else(|e| panic!("{}: reading the body: {e}", self.what)).to_vec();
-        let reply = Reply { status, headers, body, what: self.what, reason };
+        let body = resp
+            .bytes()
+            .unwrap_or_else(|e| panic!("{}: reading the body: {e}", self.what))
+            .to_vec();
+        let reply = Reply {
+            status,
+            headers,
+            body,
+            what: self.what,
+            reason,
+        };
         reply.check_conventions();
         reply
     }
@@ -109,46 +129,109 @@ impl Reply {
     /// trailing newline, `Content-Type: application/json`.
     pub fn json(&self) -> Value {
         let text = self.text();
-        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text:?}", self.what));
+        let v: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text:?}", self.what));
         let pretty = serde_json::to_string_pretty(&v).expect("serialise") + "\n";
-        assert_eq!(text, pretty, "{}: JSON must be 2-space pretty-printed with a trailing newline", self.what);
-        assert_eq!(self.header("content-type"), Some("application/json"), "{}: content type", self.what);
+        assert_eq!(
+            text, pretty,
+            "{}: JSON must be 2-space pretty-printed with a trailing newline",
+            self.what
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{}: content type",
+            self.what
+        );
         v
     }
 
     /// A handler's JSON output (formatted by Python, not by the server).
     pub fn handler_json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{}: status {} body not JSON ({e}): {}", self.what, self.status, self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{}: status {} body not JSON ({e}): {}",
+                self.what,
+                self.status,
+                self.text()
+            )
+        })
     }
 
     /// The three fields of TorchServe's error body.
     pub fn error(&self) -> (u16, String, String) {
         let v = self.json();
-        let keys: Vec<&str> = v.as_object().expect("object").keys().map(String::as_str).collect();
-        assert!(keys.len() >= 3 && keys[..3] == ["code", "type", "message"], "{} ({}): not an error body: {v}", self.what, self.status);
-        assert!(keys.len() == 3 || (keys.len() == 4 && keys[3] == "cause"), "{}: error fields {keys:?}", self.what);
-        assert_eq!(v["code"].as_u64(), Some(u64::from(self.status)), "{}: code equals the HTTP status", self.what);
-        (self.status, v["type"].as_str().expect("type").into(), v["message"].as_str().expect("message").into())
+        let keys: Vec<&str> = v
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            keys.len() >= 3 && keys[..3] == ["code", "type", "message"],
+            "{} ({}): not an error body: {v}",
+            self.what,
+            self.status
+        );
+        assert!(
+            keys.len() == 3 || (keys.len() == 4 && keys[3] == "cause"),
+            "{}: error fields {keys:?}",
+            self.what
+        );
+        assert_eq!(
+            v["code"].as_u64(),
+            Some(u64::from(self.status)),
+            "{}: code equals the HTTP status",
+            self.what
+        );
+        (
+            self.status,
+            v["type"].as_str().expect("type").into(),
+            v["message"].as_str().expect("message").into(),
+        )
     }
 
     /// `{"status": "..."}` with its HTTP code.
     pub fn status_text(&self) -> (u16, String) {
         let v = self.json();
         let obj = v.as_object().expect("object");
-        assert_eq!(obj.len(), 1, "{}: a status body has one field: {v}", self.what);
+        assert_eq!(
+            obj.len(),
+            1,
+            "{}: a status body has one field: {v}",
+            self.what
+        );
         (self.status, v["status"].as_str().expect("status").into())
     }
 
     fn check_conventions(&self) {
         let w = &self.what;
-        let id = self.header("x-request-id").unwrap_or_else(|| panic!("{w}: no x-request-id"));
+        let id = self
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("{w}: no x-request-id"));
         assert!(UUID.is_match(id), "{w}: x-request-id {id:?} is not a UUID");
         assert_eq!(self.header("pragma"), Some("no-cache"), "{w}: Pragma");
-        assert_eq!(self.header("cache-control"), Some("no-cache; no-store, must-revalidate, private"), "{w}: Cache-Control");
-        assert_eq!(self.header("expires"), Some("Thu, 01 Jan 1970 00:00:00 UTC"), "{w}: Expires");
-        let connection = if self.status >= 400 { "close" } else { "keep-alive" };
-        assert_eq!(self.header("connection"), Some(connection), "{w}: Connection after {}", self.status);
+        assert_eq!(
+            self.header("cache-control"),
+            Some("no-cache; no-store, must-revalidate, private"),
+            "{w}: Cache-Control"
+        );
+        assert_eq!(
+            self.header("expires"),
+            Some("Thu, 01 Jan 1970 00:00:00 UTC"),
+            "{w}: Expires"
+        );
+        let connection = if self.status >= 400 {
+            "close"
+        } else {
+            "keep-alive"
+        };
+        assert_eq!(
+            self.header("connection"),
+            Some(connection),
+            "{w}: Connection after {}",
+            self.status
+        );
     }
 }
 
@@ -159,10 +242,17 @@ pub type RawResponse = (u16, Vec<(String, String)>, Vec<u8>);
 /// (header spelling). Returns the status, the header lines and the body.
 pub fn raw_http(addr: &str, request: &str) -> RawResponse {
     let raw = raw_exchange(addr, request);
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).expect("status line");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.to_string(), v.trim().to_string()))
@@ -175,7 +265,9 @@ pub fn raw_http(addr: &str, request: &str) -> RawResponse {
 pub fn raw_exchange(addr: &str, request: &str) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
     stream.write_all(request.as_bytes()).expect("write request");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read response");
@@ -187,12 +279,21 @@ pub fn raw_exchange(addr: &str, request: &str) -> Vec<u8> {
 pub fn split_responses(mut raw: &[u8]) -> Vec<RawResponse> {
     let mut out = Vec::new();
     while !raw.is_empty() {
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("end of headers");
         let head = String::from_utf8_lossy(&raw[..split]).into_owned();
         let mut lines = head.split("\r\n");
-        let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).expect("status line");
-        let headers: Vec<(String, String)> =
-            lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.trim().to_string())).collect();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .expect("status line");
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .collect();
         let len: usize = headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))

@@ -31,7 +31,11 @@ impl FileServer {
                 }
             }
         });
-        FileServer { addr, stop, thread: Some(thread) }
+        FileServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -54,7 +58,11 @@ fn answer(mut stream: TcpStream, files: &HashMap<String, Vec<u8>>) {
             Ok(_) => {}
         }
     }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
     let (status, body): (&str, &[u8]) = match files.get(&path) {
         Some(b) => ("200 OK", b),
         None => ("404 Not Found", b"not found"),

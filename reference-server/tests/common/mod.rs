@@ -25,7 +25,10 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Optio
         if let Some(v) = probe() {
             return v;
         }
-        assert!(Instant::now() < deadline, "gave up after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

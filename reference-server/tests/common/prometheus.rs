@@ -23,14 +23,23 @@ impl Exposition {
     pub fn find(&self, name: &str, with: &[(&str, &str)]) -> Vec<&Sample> {
         self.samples
             .iter()
-            .filter(|s| s.name == name && with.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+            .filter(|s| {
+                s.name == name
+                    && with
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
             .collect()
     }
 
     /// The value of the one sample matching, panicking when there is not exactly one.
     pub fn value(&self, name: &str, with: &[(&str, &str)]) -> f64 {
         let found = self.find(name, with);
-        assert_eq!(found.len(), 1, "expected one {name} sample with {with:?}, found {found:?}");
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one {name} sample with {with:?}, found {found:?}"
+        );
         found[0].value
     }
 }
@@ -39,7 +48,8 @@ type Labels = Vec<(String, String)>;
 
 fn valid_name(n: &str) -> bool {
     let mut c = n.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == ':')
 }
 
@@ -47,7 +57,9 @@ fn valid_name(n: &str) -> bool {
 fn family_of<'a>(name: &'a str, types: &BTreeMap<String, String>) -> &'a str {
     for suffix in ["_bucket", "_sum", "_count"] {
         if let Some(base) = name.strip_suffix(suffix)
-            && types.get(base).is_some_and(|t| t == "histogram" || t == "summary")
+            && types
+                .get(base)
+                .is_some_and(|t| t == "histogram" || t == "summary")
         {
             return base;
         }
@@ -116,9 +128,15 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
         }
         if let Some(rest) = line.strip_prefix("# ") {
             let mut parts = rest.splitn(3, ' ');
-            let (kw, name, arg) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let (kw, name, arg) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
             match kw {
-                "HELP" if !helped.insert(name.to_string()) => return Err(at("HELP repeated".into())),
+                "HELP" if !helped.insert(name.to_string()) => {
+                    return Err(at("HELP repeated".into()));
+                }
                 "TYPE" => {
                     if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&arg) {
                         return Err(at(format!("unknown type {arg:?}")));
@@ -126,7 +144,11 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
                     if seen_samples_of.contains(name) {
                         return Err(at("TYPE after the family's samples".into()));
                     }
-                    if exp.types.insert(name.to_string(), arg.to_string()).is_some() {
+                    if exp
+                        .types
+                        .insert(name.to_string(), arg.to_string())
+                        .is_some()
+                    {
                         return Err(at("TYPE repeated".into()));
                     }
                 }
@@ -140,7 +162,9 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
         let (series, value) = line.rsplit_once(' ').ok_or_else(|| at("no value".into()))?;
         let (name, labels) = match series.split_once('{') {
             Some((n, rest)) => {
-                let inner = rest.strip_suffix('}').ok_or_else(|| at("unclosed {".into()))?;
+                let inner = rest
+                    .strip_suffix('}')
+                    .ok_or_else(|| at("unclosed {".into()))?;
                 (n, parse_labels(inner).map_err(at)?)
             }
             None => (series, BTreeMap::new()),
@@ -154,7 +178,11 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
         }
         seen_samples_of.insert(family.to_string());
         let value = parse_value(value).map_err(at)?;
-        exp.samples.push(Sample { name: name.to_string(), labels, value });
+        exp.samples.push(Sample {
+            name: name.to_string(),
+            labels,
+            value,
+        });
     }
     check_histograms(&exp)?;
     Ok(exp)
@@ -168,15 +196,32 @@ fn check_histograms(exp: &Exposition) -> Result<(), String> {
         }
         // labels without `le` → (le, cumulative count) per bucket
         let mut series: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
-        for s in exp.samples.iter().filter(|s| s.name == format!("{family}_bucket")) {
-            let le = s.labels.get("le").ok_or(format!("{family}: bucket without le"))?;
-            let key: Vec<_> = s.labels.iter().filter(|(k, _)| *k != "le").map(|(k, v)| (k.clone(), v.clone())).collect();
-            series.entry(key).or_default().push((parse_value(le)?, s.value));
+        for s in exp
+            .samples
+            .iter()
+            .filter(|s| s.name == format!("{family}_bucket"))
+        {
+            let le = s
+                .labels
+                .get("le")
+                .ok_or(format!("{family}: bucket without le"))?;
+            let key: Vec<_> = s
+                .labels
+                .iter()
+                .filter(|(k, _)| *k != "le")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            series
+                .entry(key)
+                .or_default()
+                .push((parse_value(le)?, s.value));
         }
         for (key, buckets) in series {
             for w in buckets.windows(2) {
                 if w[0].0 >= w[1].0 || w[0].1 > w[1].1 {
-                    return Err(format!("{family}{key:?}: buckets not ascending: {buckets:?}"));
+                    return Err(format!(
+                        "{family}{key:?}: buckets not ascending: {buckets:?}"
+                    ));
                 }
             }
             let last = buckets.last().ok_or(format!("{family}: no buckets"))?;
@@ -186,10 +231,19 @@ fn check_histograms(exp: &Exposition) -> Result<(), String> {
             let count = exp
                 .samples
                 .iter()
-                .find(|s| s.name == format!("{family}_count") && s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).eq(key.iter().cloned()))
+                .find(|s| {
+                    s.name == format!("{family}_count")
+                        && s.labels
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .eq(key.iter().cloned())
+                })
                 .ok_or(format!("{family}{key:?}: no _count"))?;
             if count.value != last.1 {
-                return Err(format!("{family}{key:?}: +Inf bucket {} != count {}", last.1, count.value));
+                return Err(format!(
+                    "{family}{key:?}: +Inf bucket {} != count {}",
+                    last.1, count.value
+                ));
             }
         }
     }

@@ -17,7 +17,10 @@ const KEYS: &[(&str, &str)] = &[
 
 static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
-        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[uuid]"),
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[uuid]",
+        ),
         (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "[time]"),
         (r"/[^\s:]*tsrs-test-[A-Za-z0-9]+[^\s:]*", "[tmp]"),
@@ -33,7 +36,10 @@ pub fn redact(v: &Value) -> Value {
         Value::Object(m) => Value::Object(
             m.iter()
                 .map(|(k, v)| {
-                    let red = KEYS.iter().find(|(key, _)| key == k).map(|(_, to)| Value::String((*to).to_string()));
+                    let red = KEYS
+                        .iter()
+                        .find(|(key, _)| key == k)
+                        .map(|(_, to)| Value::String((*to).to_string()));
                     (k.clone(), red.unwrap_or_else(|| redact(v)))
                 })
                 .collect(),

@@ -52,9 +52,19 @@ impl ServerOptions {
             ("ready_file", "ready.json"),
             ("model_store", "store"),
         ];
-        let props = props.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        ServerOptions { props, args: Vec::new(), env: Vec::new(), fixtures: Vec::new(), files: Vec::new(), config_file: true }
-            .prop("worker_binary", &worker_binary().display().to_string())
+        let props = props
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ServerOptions {
+            props,
+            args: Vec::new(),
+            env: Vec::new(),
+            fixtures: Vec::new(),
+            files: Vec::new(),
+            config_file: true,
+        }
+        .prop("worker_binary", &worker_binary().display().to_string())
     }
 
     /// A config.properties line (a later value for the same key replaces an earlier one).
@@ -129,10 +139,20 @@ impl TestServer {
     fn start(opts: ServerOptions) -> TestServer {
         let mut server = Self::spawn(opts);
         let ready = server.wait_ready();
-        server.inference = ready["inference"].as_str().expect("inference address").to_string();
-        server.management = ready["management"].as_str().expect("management address").to_string();
+        server.inference = ready["inference"]
+            .as_str()
+            .expect("inference address")
+            .to_string();
+        server.management = ready["management"]
+            .as_str()
+            .expect("management address")
+            .to_string();
         server.metrics = ready["metrics"].as_str().map(String::from);
-        assert_eq!(ready["pid"].as_u64(), Some(u64::from(server.pid)), "ready file pid");
+        assert_eq!(
+            ready["pid"].as_u64(),
+            Some(u64::from(server.pid)),
+            "ready file pid"
+        );
         server
     }
 
@@ -142,14 +162,21 @@ impl TestServer {
         let mut child = server.child.take().expect("child");
         let ready = server.dir.path().join("ready.json");
         let status = wait_for(Duration::from_secs(60), "the server to give up", || {
-            assert!(!ready.exists(), "the server started; log:\n{}", server.log());
+            assert!(
+                !ready.exists(),
+                "the server started; log:\n{}",
+                server.log()
+            );
             child.try_wait().expect("try_wait")
         });
         (status, server.log())
     }
 
     fn spawn(opts: ServerOptions) -> TestServer {
-        let dir = tempfile::Builder::new().prefix("tsrs-test-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("tsrs-test-")
+            .tempdir()
+            .expect("temp dir");
         let store = dir.path().join("store");
         fs::create_dir_all(&store).expect("store dir");
         fs::create_dir_all(dir.path().join("tmp")).expect("tmp dir");
@@ -160,7 +187,11 @@ impl TestServer {
             fs::write(store.join(name), bytes).expect("store file");
         }
         if opts.config_file {
-            let text: String = opts.props.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            let text: String = opts
+                .props
+                .iter()
+                .map(|(k, v)| format!("{k}={v}\n"))
+                .collect();
             fs::write(dir.path().join("config.properties"), text).expect("write config.properties");
         }
         let log_path = dir.path().join("server.log");
@@ -177,7 +208,14 @@ impl TestServer {
             .env("NO_COLOR", "1")
             .env_remove("TS_CONFIG_FILE")
             .env_remove("CUDA_VISIBLE_DEVICES");
-        for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+        for var in [
+            "http_proxy",
+            "HTTP_PROXY",
+            "https_proxy",
+            "HTTPS_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+        ] {
             cmd.env_remove(var);
         }
         for (k, v) in &opts.env {
@@ -209,9 +247,16 @@ impl TestServer {
             }
             let child = self.child.as_mut().expect("child");
             if let Some(status) = child.try_wait().expect("try_wait") {
-                panic!("torchserve-rs exited during start-up ({status}); log:\n{}", self.log());
+                panic!(
+                    "torchserve-rs exited during start-up ({status}); log:\n{}",
+                    self.log()
+                );
             }
-            assert!(Instant::now() < deadline, "no ready file after {READY_LIMIT:?}; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "no ready file after {READY_LIMIT:?}; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -231,7 +276,10 @@ impl TestServer {
     /// Builds a fixture archive into the store of the running server; returns its file name.
     pub fn add_fixture(&self, name: &str, opts: BuildOptions) -> String {
         let path = build_fixture(&self.store(), name, &opts);
-        path.file_name().expect("file name").to_string_lossy().into_owned()
+        path.file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// Sends `Authorization: Bearer <key>` with every later request (None: no header).
@@ -274,13 +322,22 @@ impl TestServer {
     /// Registers and insists on success (200 or 202).
     pub fn register_ok(&self, query: &str) -> Reply {
         let r = self.register(query);
-        assert!(r.status == 200 || r.status == 202, "register {query}: {} {}\n{}", r.status, r.text(), self.log());
+        assert!(
+            r.status == 200 || r.status == 202,
+            "register {query}: {} {}\n{}",
+            r.status,
+            r.text(),
+            self.log()
+        );
         r
     }
 
     /// Synchronous scale, insisting on 200.
     pub fn scale_ok(&self, model: &str, min: u32) {
-        let r = self.mgmt("PUT", &format!("/models/{model}?min_worker={min}&synchronous=true"));
+        let r = self.mgmt(
+            "PUT",
+            &format!("/models/{model}?min_worker={min}&synchronous=true"),
+        );
         assert_eq!(r.status, 200, "scale {model} to {min}: {}", r.text());
     }
 
@@ -303,7 +360,9 @@ impl TestServer {
 
     /// `POST /predictions/{path}` with a JSON body.
     pub fn predict_json(&self, path: &str, body: &Value) -> Reply {
-        self.req(Api::Inference, "POST", &format!("/predictions/{path}")).json(body).send()
+        self.req(Api::Inference, "POST", &format!("/predictions/{path}"))
+            .json(body)
+            .send()
     }
 
     /// Live processes started for this server (their command line names its folder).
@@ -316,16 +375,24 @@ impl TestServer {
     pub fn stop_with(&mut self, signal: i32) -> ExitStatus {
         let mut child = self.child.take().expect("server still running");
         procs::signal(child.id(), signal);
-        let status = wait_for(Duration::from_secs(60), "the server to exit", || child.try_wait().expect("try_wait"));
+        let status = wait_for(Duration::from_secs(60), "the server to exit", || {
+            child.try_wait().expect("try_wait")
+        });
         let left = self.worker_processes();
-        assert!(left.is_empty(), "workers outlived the server: {left:?}\nlog:\n{}", self.log());
+        assert!(
+            left.is_empty(),
+            "workers outlived the server: {left:?}\nlog:\n{}",
+            self.log()
+        );
         status
     }
 
     /// Waits for the server process to exit by itself (it was stopped from outside).
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let mut child = self.child.take().expect("server still running");
-        wait_for(limit, "the server to exit", || child.try_wait().expect("try_wait"))
+        wait_for(limit, "the server to exit", || {
+            child.try_wait().expect("try_wait")
+        })
     }
 }
 
@@ -347,7 +414,11 @@ impl Drop for TestServer {
             procs::signal(pid, libc::SIGKILL);
         }
         if std::thread::panicking() {
-            eprintln!("----- torchserve-rs log ({}) -----\n{}\n----- end of log -----", self.dir.path().display(), self.log());
+            eprintln!(
+                "----- torchserve-rs log ({}) -----\n{}\n----- end of log -----",
+                self.dir.path().display(),
+                self.log()
+            );
         }
     }
 }
@@ -355,12 +426,18 @@ impl Drop for TestServer {
 /// Builds a fixture into `store`.
 pub fn build_fixture(store: &Path, name: &str, opts: &BuildOptions) -> PathBuf {
     let fixture = handlers_fixtures::get(name).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
-    fixture.build(store, opts).unwrap_or_else(|e| panic!("building fixture {name}: {e}"))
+    fixture
+        .build(store, opts)
+        .unwrap_or_else(|e| panic!("building fixture {name}: {e}"))
 }
 
 /// `BuildOptions` for a fixture packaged under another model name (and file stem).
 pub fn named(model: &str) -> BuildOptions {
-    BuildOptions { model_name: Some(model.to_string()), file_stem: Some(model.to_string()), ..BuildOptions::default() }
+    BuildOptions {
+        model_name: Some(model.to_string()),
+        file_stem: Some(model.to_string()),
+        ..BuildOptions::default()
+    }
 }
 
 /// `ts-worker` beside the server binary, built once per test binary when missing.
@@ -373,7 +450,11 @@ pub fn worker_binary() -> PathBuf {
         if !worker.is_file() {
             build_worker(dir);
         }
-        assert!(worker.is_file(), "ts-worker still missing at {}", worker.display());
+        assert!(
+            worker.is_file(),
+            "ts-worker still missing at {}",
+            worker.display()
+        );
         worker
     })
     .clone()
@@ -381,11 +462,18 @@ pub fn worker_binary() -> PathBuf {
 
 /// `cargo build -p python-worker` with the profile and target folder the server was built with.
 fn build_worker(profile_dir: &Path) {
-    let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
     let target_dir = profile_dir.parent().expect("target folder");
-    eprintln!("ts-worker is missing beside {}: building it (cargo build -p python-worker)", profile_dir.display());
+    eprintln!(
+        "ts-worker is missing beside {}: building it (cargo build -p python-worker)",
+        profile_dir.display()
+    );
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "-p", "python-worker", "--bin", "ts-worker"]).env("CARGO_TARGET_DIR", target_dir);
+    cmd.args(["build", "-p", "python-worker", "--bin", "ts-worker"])
+        .env("CARGO_TARGET_DIR", target_dir);
     match profile {
         "debug" => {}
         "release" => {
