@@ -58,10 +58,20 @@ pub async fn run(config: config::Config) -> Result<(), StartError> {
     if let Some(path) = &c.ready_file {
         write_ready_file(path, &listeners).map_err(StartError::Serve)?;
     }
-    let served = http::serve(server.clone(), listeners, shutdown_signal()).await;
+    // Workers stop first: what they hold is answered (or fails after the grace period), so the
+    // HTTP side can then drain quickly instead of waiting on a slow handler.
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(http::serve(server.clone(), listeners, async move {
+        let _ = http_stopped.await;
+    }));
+    shutdown_signal().await;
     tracing::info!("stopping workers");
     server.shutdown(SHUTDOWN_GRACE).await;
-    served.map_err(StartError::Serve)
+    let _ = stop_http.send(());
+    match serving.await {
+        Ok(served) => served.map_err(StartError::Serve),
+        Err(e) => Err(StartError::Serve(std::io::Error::other(e))),
+    }
 }
 
 /// `{"inference": "127.0.0.1:PORT", "management": ..., "metrics": ..., "pid": N}`, written
