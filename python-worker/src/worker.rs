@@ -1,13 +1,13 @@
 //! The worker's conversation with the server: connect, Hello, one Load, then batches until the
 //! server closes the socket.
 
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use worker_protocol::{DEFAULT_MAX_FRAME, Frame, Hello, PROTOCOL_VERSION, ProtocolError, body_len};
+use worker_protocol::{DEFAULT_MAX_FRAME, Frame, Hello, PROTOCOL_VERSION, read_frame_into};
 
 use crate::channel::{ReplyChannel, Writer};
 use crate::error::WorkerError;
@@ -73,7 +73,7 @@ pub fn run(config: &Config) -> Result<Exit, WorkerError> {
     let mut body = Vec::new();
     let result = loop {
         // the socket is read without the GIL, so handler threads keep running meanwhile
-        let frame = match next_frame(&mut reader, &mut body) {
+        let frame = match read_frame_into(&mut reader, DEFAULT_MAX_FRAME, &mut body) {
             Ok(Some(frame)) => frame,
             Ok(None) => break Ok(Exit::ServerClosed),
             Err(e) => break Err(e.into()),
@@ -121,35 +121,6 @@ pub fn run(config: &Config) -> Result<Exit, WorkerError> {
     };
     Python::attach(flush_std_streams);
     result
-}
-
-/// Reads one frame into `body` (kept between frames, like the writer's buffer); `None` on a
-/// clean end of stream before a frame.
-fn next_frame(reader: &mut impl Read, body: &mut Vec<u8>) -> Result<Option<Frame>, ProtocolError> {
-    let mut prefix = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match reader.read(&mut prefix[got..]) {
-            Ok(0) if got == 0 => return Ok(None),
-            Ok(0) => {
-                return Err(ProtocolError::Truncated {
-                    offset: got,
-                    needed: 4 - got,
-                });
-            }
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let len = body_len(prefix, DEFAULT_MAX_FRAME)?;
-    body.resize(len, 0);
-    reader.read_exact(body)?;
-    let frame = Frame::decode(body);
-    if body.capacity() > 1 << 20 {
-        *body = Vec::new();
-    }
-    frame.map(Some)
 }
 
 fn tag(config: &Config) -> String {

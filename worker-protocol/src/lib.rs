@@ -434,9 +434,19 @@ pub fn body_len(prefix: [u8; 4], max: u32) -> Result<usize, ProtocolError> {
     Ok(len as usize)
 }
 
-/// Blocking read of one frame (used by the worker; the server reads asynchronously with
-/// [`body_len`] + [`Frame::decode`]). Returns `Ok(None)` on a clean end of stream before a frame.
+/// Blocking read of one frame (the server reads asynchronously with [`body_len`] +
+/// [`Frame::decode`]). Returns `Ok(None)` on a clean end of stream before a frame.
 pub fn read_frame<R: std::io::Read>(r: &mut R, max: u32) -> Result<Option<Frame>, ProtocolError> {
+    read_frame_into(r, max, &mut Vec::new())
+}
+
+/// [`read_frame`] with a caller-owned body buffer, reused between frames (the worker's hot
+/// path); a buffer grown past 1 MiB by a large frame is released afterwards.
+pub fn read_frame_into<R: std::io::Read>(
+    r: &mut R,
+    max: u32,
+    body: &mut Vec<u8>,
+) -> Result<Option<Frame>, ProtocolError> {
     let mut prefix = [0u8; 4];
     let mut got = 0;
     while got < 4 {
@@ -454,9 +464,13 @@ pub fn read_frame<R: std::io::Read>(r: &mut R, max: u32) -> Result<Option<Frame>
         }
     }
     let len = body_len(prefix, max)?;
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
-    Frame::decode(&body).map(Some)
+    body.resize(len, 0);
+    r.read_exact(body)?;
+    let frame = Frame::decode(body);
+    if body.capacity() > 1 << 20 {
+        *body = Vec::new();
+    }
+    frame.map(Some)
 }
 
 /// Blocking write of one frame.
