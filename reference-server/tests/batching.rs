@@ -298,16 +298,7 @@ fn full_batches_leave_together_in_arrival_order() {
                 .map(|r| r.status().as_u16())
         })
     };
-    wait_for(
-        Duration::from_secs(30),
-        "the busy request to reach the worker",
-        || {
-            let m = s.get(common::Api::Metrics, "/metrics").text();
-            m.lines()
-                .any(|l| l.starts_with("ts_batch_size_count{model_name=\"fifo\""))
-                .then_some(())
-        },
-    );
+    s.wait_batch_dispatched("fifo", "the busy request to reach the worker");
     let mut threads = Vec::new();
     // How many requests are known to have queued, in order, while the worker was busy.
     let mut queued_in_order = 0;
@@ -547,16 +538,7 @@ fn expired_jobs_are_answered_and_not_run() {
         })
     };
     let busy = send("busy", 3.0);
-    wait_for(
-        Duration::from_secs(30),
-        "the first request to reach the worker",
-        || {
-            let m = s.get(common::Api::Metrics, "/metrics").text();
-            m.lines()
-                .any(|l| l.starts_with("ts_batch_size_count{model_name=\"batch_recorder\""))
-                .then_some(())
-        },
-    );
+    s.wait_batch_dispatched("batch_recorder", "the first request to reach the worker");
     let expired = send("expired", 0.0);
     let (status, body) = expired.join().expect("thread");
     assert_eq!(status, 408, "{body}");

@@ -514,16 +514,7 @@ fn full_queue_answers_503() {
     };
     // Long enough for the next two requests to arrive while it runs, even on a loaded machine.
     let busy = send(5.0);
-    common::wait_for(
-        std::time::Duration::from_secs(30),
-        "the first request to reach the worker",
-        || {
-            let m = s.get(Api::Metrics, "/metrics").text();
-            m.lines()
-                .any(|l| l.starts_with("ts_batch_size_count{model_name=\"slow\""))
-                .then_some(())
-        },
-    );
+    s.wait_batch_dispatched("slow", "the first request to reach the worker");
     let waiting = send(0.0);
     common::wait_for(
         std::time::Duration::from_secs(30),

@@ -826,16 +826,7 @@ fn unregister_answers_in_flight_and_queued_requests() {
     };
     // Long enough for the queued request and the DELETE to arrive while it runs.
     let in_flight = send(4.0);
-    wait_for(
-        Duration::from_secs(30),
-        "the first request to reach the worker",
-        || {
-            let m = s.get(Api::Metrics, "/metrics").text();
-            m.lines()
-                .any(|l| l.starts_with("ts_batch_size_count{model_name=\"slow\""))
-                .then_some(())
-        },
-    );
+    s.wait_batch_dispatched("slow", "the first request to reach the worker");
     let queued = send(0.0);
     wait_for(
         Duration::from_secs(30),

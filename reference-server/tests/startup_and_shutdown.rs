@@ -6,13 +6,12 @@ mod common;
 
 use common::procs;
 use common::server::{SERVER_BIN, build_fixture, named, worker_binary};
-use common::{Api, ServerOptions, TestServer, wait_for};
+use common::{Api, ServerOptions, TestServer};
 use handlers_fixtures::{BuildOptions, ConfigChoice};
 use mar::create::ArchiveFormat;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 fn names(s: &TestServer) -> Vec<String> {
     let list = s.mgmt("GET", "/models").json();
@@ -283,16 +282,7 @@ fn sigterm_and_sigint_stop_every_worker() {
                 .send()
                 .map(|r| r.status().as_u16())
         });
-        wait_for(
-            Duration::from_secs(30),
-            "the slow request to reach its worker",
-            || {
-                let m = s.get(Api::Metrics, "/metrics").text();
-                m.lines()
-                    .any(|l| l.starts_with("ts_batch_size_count{model_name=\"slow\""))
-                    .then_some(())
-            },
-        );
+        s.wait_batch_dispatched("slow", "the slow request to reach its worker");
         let status = s.stop_with(sig);
         assert!(status.success(), "signal {sig}: {status}");
         assert_eq!(

@@ -59,16 +59,7 @@ fn response_timeout_kills_the_worker_and_a_new_one_serves() {
         })
     };
     let doomed = send(6);
-    wait_for(
-        Duration::from_secs(30),
-        "the slow request to reach the worker",
-        || {
-            let m = s.get(Api::Metrics, "/metrics").text();
-            m.lines()
-                .any(|l| l.starts_with("ts_batch_size_count{model_name=\"slow\""))
-                .then_some(())
-        },
-    );
+    s.wait_batch_dispatched("slow", "the slow request to reach the worker");
     let queued = send(0);
     // Normally it waits behind the doomed one; on a very loaded machine it may only arrive
     // after the restart, which the checks below accept as well.

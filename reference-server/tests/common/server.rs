@@ -349,6 +349,16 @@ impl TestServer {
     }
 
     /// Worker pids of a model's default version, in describe order.
+    /// Waits until a batch of `model` has reached a worker (the batch-size histogram counts
+    /// it): the request sent before is in the handler, later ones will queue behind it.
+    pub fn wait_batch_dispatched(&self, model: &str, what: &str) {
+        let prefix = format!("ts_batch_size_count{{model_name=\"{model}\"");
+        wait_for(Duration::from_secs(30), what, || {
+            let m = self.get(Api::Metrics, "/metrics").text();
+            m.lines().any(|l| l.starts_with(&prefix)).then_some(())
+        });
+    }
+
     pub fn worker_pids(&self, model: &str) -> Vec<u32> {
         self.describe(model)[0]["workers"]
             .as_array()
